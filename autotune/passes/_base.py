@@ -1,0 +1,77 @@
+"""The Pass extension point: a step of a trial's chain with its own parameters."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from autotune.params import ParamSpec, Scalar
+
+if TYPE_CHECKING:
+    from autotune.data import TaskData
+    from autotune.models import PreparedModel
+    from autotune.targets import Target
+
+ArtifactKind = Literal["hf", "adapter", "onnx"]
+
+__all__ = ["Artifact", "ArtifactKind", "Pass", "PassContext"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What a step produced: a folder in the cache and the kind of model it holds."""
+
+    kind: ArtifactKind
+    path: Path
+    key: str
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """Everything a pass may read besides its own parameters (never an Optuna object)."""
+
+    model: PreparedModel
+    data: TaskData
+    target: Target
+    seed: int
+    upstream: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
+    log: Any = None  # a callable(str) for progress lines, or None
+
+
+class Pass(ABC):
+    """A step that turns one artifact into another.
+
+    Subclasses declare ``name``, the artifact kinds they take and give, and ``params``; they
+    reject invalid combinations in :meth:`check` before any work is done.
+    """
+
+    name: ClassVar[str]
+    input_kind: ClassVar[ArtifactKind]
+    output_kind: ClassVar[ArtifactKind]
+    params: ClassVar[tuple[ParamSpec, ...]] = ()
+    # Parameters this pass forces on an upstream pass of the same chain, e.g. the ORT int8
+    # quantizer needs the builder's fp32 model: {"build": {"precision": "fp32"}}.
+    upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {}
+
+    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:  # noqa: B027
+        """Raise InvalidCombination if these parameters cannot run on ``ctx``."""
+
+    def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
+        """What besides the input and the parameters changes this pass's output."""
+        return {}
+
+    @abstractmethod
+    def run(
+        self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> dict[str, Any]:
+        """Write the output artifact into ``out``; return facts worth recording (JSON-able)."""
+
+    @classmethod
+    def spec(cls, name: str) -> ParamSpec:
+        for p in cls.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)

@@ -1,0 +1,100 @@
+"""The fine-tuning loop shared by LoRA and QLoRA: loss on the answer tokens only."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from autotune.data import Example, PromptFormat
+
+__all__ = ["encode_examples", "train"]
+
+
+def encode_examples(
+    examples: Sequence[Example], prompt: PromptFormat, tokenizer: Any, max_length: int
+) -> list[tuple[list[int], list[int]]]:
+    """(input ids, labels) per example: the label and EOS are learned, the prompt is masked."""
+    eos = tokenizer.eos_token_id
+    out = []
+    for ex in examples:
+        text = prompt.render(ex.text, tokenizer)
+        p_ids = tokenizer(text)["input_ids"]
+        full = tokenizer(text + ex.label)["input_ids"]
+        if full[: len(p_ids)] != p_ids:  # the label merged with the prompt's last token
+            full = p_ids + tokenizer(ex.label, add_special_tokens=False)["input_ids"]
+        ids = (full + [eos])[-max_length:]
+        n_prompt = len(ids) - (len(full) + 1 - len(p_ids))
+        labels = [-100] * n_prompt + ids[n_prompt:]
+        out.append((ids, labels))
+    return out
+
+
+def train(
+    model: Any,
+    batches: list[tuple[list[int], list[int]]],
+    *,
+    pad_id: int,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    warmup_ratio: float,
+    seed: int,
+    device: str,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (a peft model) for ``steps`` optimizer steps; return the loss history."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    warmup = max(1, int(steps * warmup_ratio))
+
+    def lr_at(step: int) -> float:  # linear warm-up, then cosine decay to 10%
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    order: list[int] = []
+    losses: list[float] = []
+    model.train()
+    start = time.perf_counter()
+    for step in range(steps):
+        if len(order) < batch_size:
+            fresh = list(range(len(batches)))
+            rng.shuffle(fresh)
+            order += fresh
+        idx, order = order[:batch_size], order[batch_size:]
+        width = max(len(batches[i][0]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            x, y = batches[i]
+            ids[row, : len(x)] = torch.tensor(x)
+            labels[row, : len(y)] = torch.tensor(y)
+            mask[row, : len(x)] = 1
+        out = model(
+            input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)
+        )
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(out.loss.detach()))
+        if log and (step + 1) % max(1, steps // 5) == 0:
+            recent = losses[-max(1, steps // 5) :]
+            log(f"step {step + 1}/{steps} loss {sum(recent) / len(recent):.3f}")
+    model.eval()
+    return {
+        "losses": [round(v, 4) for v in losses],
+        "final_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4) if losses else None,
+        "train_seconds": round(time.perf_counter() - start, 2),
+    }

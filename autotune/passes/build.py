@@ -1,0 +1,122 @@
+"""Build an ONNX Runtime GenAI model with onnxruntime-genai's model builder: HF folder -> ONNX."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from autotune.errors import InvalidCombination, StepFailed
+from autotune.params import Choice, ParamSpec, Scalar
+from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._registry import register_pass
+
+__all__ = ["Build", "matmulnbits_attributes"]
+
+_QUANTIZED = ("int4", "int8")
+
+
+def _quantized(p: Mapping[str, Scalar]) -> bool:
+    return p.get("precision") in _QUANTIZED
+
+
+def matmulnbits_attributes(model_dir: Path) -> list[dict[str, int]]:
+    """The quantization attributes of every MatMulNBits node in the built graph."""
+    import onnx
+
+    graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
+    return [
+        {a.name: int(onnx.helper.get_attribute_value(a)) for a in node.attribute
+         if a.name in ("bits", "block_size", "accuracy_level")}
+        for node in graph.node
+        if node.op_type == "MatMulNBits"
+    ]
+
+
+class Build(Pass):
+    """Run the model builder for the target's execution provider and check what it wrote."""
+
+    name = "build"
+    input_kind = "hf"
+    output_kind = "onnx"
+    params: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec(
+            "precision", "str", "int4", "weight precision of the ONNX model",
+            Choice(("int4", "int8", "fp32")), allowed=("int4", "int8", "fp16", "bf16", "fp32"),
+        ),
+        ParamSpec(
+            "block_size", "int", 32, "MatMulNBits quantization block size",
+            Choice((32, 64, 128)), allowed=(16, 32, 64, 128, 256), when=_quantized,
+        ),
+        ParamSpec(
+            "accuracy_level", "int", 4, "MatMulNBits compute precision (1 fp32, 2 fp16, 3 bf16, 4 int8)",
+            allowed=(1, 2, 3, 4), when=_quantized,
+        ),
+        ParamSpec("is_symmetric", "bool", True, "symmetric weight quantization", when=_quantized),
+        ParamSpec(
+            "algo_config", "str", "default", "weight quantization method",
+            allowed=("default", "rtn", "k_quant"), when=_quantized,
+        ),
+    )
+
+    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
+        precision = params["precision"]
+        if precision not in ctx.target.precisions:
+            raise InvalidCombination(
+                f"build.precision {precision} is not valid on target {ctx.target.name} "
+                f"(valid: {', '.join(ctx.target.precisions)})"
+            )
+
+    def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
+        return {"ep": ctx.target.builder_ep}
+
+    def run(
+        self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> dict[str, Any]:
+        precision = str(params["precision"])
+        hf_cache = out.parent / f".{out.name}-hf"
+        cmd = [
+            sys.executable, "-m", "onnxruntime_genai.models.builder",
+            "-i", str(source.path), "-o", str(out), "-p", precision,
+            "-e", ctx.target.builder_ep, "-c", str(hf_cache),
+        ]
+        extra = [f"hf_remote={str(ctx.model.trust_remote_code).lower()}"]
+        if precision in _QUANTIZED:
+            extra += [
+                f"block_size={params['block_size']}",
+                f"accuracy_level={params['accuracy_level']}",
+                f"is_symmetric={str(params['is_symmetric']).lower()}",
+            ]
+            if params["algo_config"] != "default":
+                extra.append(f"algo_config={params['algo_config']}")
+        cmd += ["--extra_options", *extra]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        finally:
+            shutil.rmtree(hf_cache, ignore_errors=True)
+        (out / "build.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0 or not (out / "genai_config.json").is_file():
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            raise StepFailed(f"model builder failed: {lines[-1] if lines else proc.returncode}")
+        facts: dict[str, Any] = {"command": cmd[2:]}
+        if precision in _QUANTIZED:
+            facts["matmulnbits"] = self._verify(out, params)
+        return facts
+
+    @staticmethod
+    def _verify(out: Path, params: Mapping[str, Scalar]) -> dict[str, Any]:
+        """The builder accepts some options and ignores them: check the graph carries ours."""
+        nodes = matmulnbits_attributes(out)
+        if not nodes:
+            raise StepFailed("model builder wrote no MatMulNBits node for a quantized precision")
+        for attr in ("block_size", "accuracy_level"):
+            seen = {n.get(attr) for n in nodes}
+            if seen != {params[attr]}:
+                raise StepFailed(f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})")
+        return {"nodes": len(nodes), "bits": sorted({n.get("bits", 0) for n in nodes})}
+
+
+register_pass(Build)

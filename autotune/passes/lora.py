@@ -1,0 +1,144 @@
+"""LoRA and QLoRA fine-tuning: base model + task data -> a peft adapter folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from autotune.errors import InvalidCombination
+from autotune.params import Choice, FloatRange, ParamSpec, Scalar
+from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._registry import register_pass
+from autotune.passes._training import encode_examples, train
+
+__all__ = ["LoRA", "QLoRA"]
+
+_ALL_LINEAR = "all-linear"
+
+
+def _target_modules(value: Scalar) -> str | list[str]:
+    text = str(value)
+    return _ALL_LINEAR if text == _ALL_LINEAR else text.split(",")
+
+
+class LoRA(Pass):
+    """Fine-tune low-rank adapters on the task; only the label tokens carry the loss."""
+
+    name = "lora"
+    input_kind = "hf"
+    output_kind = "adapter"
+    params: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("rank", "int", 8, "LoRA rank r", Choice((4, 8, 16, 32)), minimum=1, maximum=1024),
+        ParamSpec("alpha", "int", 16, "LoRA alpha (scale = alpha / rank)", Choice((8, 16, 32, 64)), minimum=1),
+        ParamSpec("dropout", "float", 0.05, "LoRA dropout", Choice((0.0, 0.05, 0.1)), minimum=0.0, maximum=0.9),
+        ParamSpec(
+            "learning_rate", "float", 1e-3, "AdamW peak learning rate",
+            FloatRange(1e-4, 3e-3, log=True), minimum=1e-7, maximum=1.0,
+        ),
+        ParamSpec(
+            "target_modules", "str_list", _ALL_LINEAR,
+            "module names to adapt (comma-separated or a list), or all-linear",
+            Choice(("q_proj,v_proj", _ALL_LINEAR)),
+        ),
+        ParamSpec("steps", "int", 40, "optimizer steps", minimum=1),
+        ParamSpec("batch_size", "int", 8, "examples per step", minimum=1),
+        ParamSpec("warmup_ratio", "float", 0.1, "share of steps spent warming up", minimum=0.0, maximum=1.0),
+        ParamSpec("max_length", "int", 256, "longest tokenized example kept", minimum=8),
+    )
+
+    def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
+        return {"model": ctx.model.fingerprint, "data": ctx.data.fingerprint, "seed": ctx.seed,
+                "device": ctx.target.torch_device}
+
+    def load_base(self, ctx: PassContext, params: Mapping[str, Scalar]) -> Any:
+        import torch
+
+        from autotune.models import load_causal_lm
+
+        dtype = torch.float32 if ctx.target.torch_device == "cpu" else torch.bfloat16
+        return load_causal_lm(ctx.model, dtype=dtype).to(ctx.target.torch_device)
+
+    def run(
+        self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> dict[str, Any]:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        from autotune.models import load_tokenizer
+
+        torch.manual_seed(ctx.seed)
+        tokenizer = load_tokenizer(ctx.model.path, ctx.model.trust_remote_code)
+        model = self.load_base(ctx, params)
+        model.config.use_cache = False
+        config = LoraConfig(
+            r=int(params["rank"]),
+            lora_alpha=int(params["alpha"]),
+            lora_dropout=float(params["dropout"]),
+            target_modules=_target_modules(params["target_modules"]),
+            task_type="CAUSAL_LM",
+        )
+        try:
+            model = get_peft_model(model, config)
+        except ValueError as exc:
+            raise InvalidCombination(f"{self.name}.target_modules: {str(exc).splitlines()[0]}") from None
+        encoded = encode_examples(
+            ctx.data.train, ctx.data.prompt, tokenizer, int(params["max_length"])
+        )
+        history = train(
+            model,
+            encoded,
+            pad_id=int(tokenizer.pad_token_id),
+            steps=int(params["steps"]),
+            batch_size=int(params["batch_size"]),
+            learning_rate=float(params["learning_rate"]),
+            warmup_ratio=float(params["warmup_ratio"]),
+            seed=ctx.seed,
+            device=ctx.target.torch_device,
+            log=ctx.log,
+        )
+        model.save_pretrained(out)
+        (out / "train_log.json").write_text(json.dumps(history))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return {"trainable_parameters": trainable, "final_loss": history["final_loss"],
+                "train_seconds": history["train_seconds"]}
+
+
+class QLoRA(LoRA):
+    """LoRA on a 4-bit (NF4) base loaded with bitsandbytes; merged into the full-precision base."""
+
+    name = "qlora"
+    params: ClassVar[tuple[ParamSpec, ...]] = (
+        *LoRA.params,
+        ParamSpec("quant_type", "str", "nf4", "4-bit data type", allowed=("nf4", "fp4")),
+        ParamSpec("double_quant", "bool", True, "quantize the quantization constants too"),
+    )
+
+    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise InvalidCombination(
+                "qlora needs bitsandbytes, which is not installed: pip install 'autotune[qlora]'"
+            )
+
+    def load_base(self, ctx: PassContext, params: Mapping[str, Scalar]) -> Any:
+        import torch
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        from autotune.models import load_causal_lm
+
+        compute = torch.float32 if ctx.target.torch_device == "cpu" else torch.bfloat16
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=str(params["quant_type"]),
+            bnb_4bit_use_double_quant=bool(params["double_quant"]),
+            bnb_4bit_compute_dtype=compute,
+        )
+        model = load_causal_lm(ctx.model, quantization_config=quant, device_map=ctx.target.torch_device)
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+register_pass(LoRA)
+register_pass(QLoRA)

@@ -1,0 +1,38 @@
+"""Merge a LoRA adapter into its base model: adapter -> plain Hugging Face folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from autotune.params import Scalar
+from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._registry import register_pass
+
+__all__ = ["Merge"]
+
+
+class Merge(Pass):
+    """Fold the adapter's low-rank update into the base weights (full precision, fp32 on CPU)."""
+
+    name = "merge"
+    input_kind = "adapter"
+    output_kind = "hf"
+
+    def run(
+        self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> dict[str, Any]:
+        import torch
+        from peft import PeftModel
+
+        from autotune.models import load_causal_lm, load_tokenizer
+
+        base = load_causal_lm(ctx.model, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(base, str(source.path)).merge_and_unload()
+        merged.save_pretrained(out)
+        load_tokenizer(ctx.model.path, ctx.model.trust_remote_code).save_pretrained(out)
+        return {}
+
+
+register_pass(Merge)

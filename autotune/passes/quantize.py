@@ -1,0 +1,58 @@
+"""ONNX Runtime dynamic int8 quantization of a built fp32 model: the alternative int8 chain."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from autotune.errors import InvalidCombination
+from autotune.params import Choice, ParamSpec, Scalar
+from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._registry import register_pass
+
+__all__ = ["OrtDynamicInt8"]
+
+
+class OrtDynamicInt8(Pass):
+    """``onnxruntime.quantization.quantize_dynamic`` on the MatMul weights of the fp32 build."""
+
+    name = "quantize"
+    input_kind = "onnx"
+    output_kind = "onnx"
+    upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {"build": {"precision": "fp32"}}
+    params: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec("per_channel", "bool", False, "one scale per output channel", Choice((False, True))),
+        ParamSpec("reduce_range", "bool", False, "7-bit weights (for older CPUs without VNNI)"),
+    )
+
+    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
+        if ctx.target.name != "cpu":
+            raise InvalidCombination("quantize (ORT dynamic int8) is a CPU chain; use build int4/int8")
+        build = ctx.upstream.get("build", {})
+        if build.get("precision", "fp32") != "fp32":
+            raise InvalidCombination("quantize needs the fp32 build; set build.precision: fp32")
+
+    def run(
+        self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> dict[str, Any]:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        for item in source.path.iterdir():
+            if item.is_file() and not item.name.startswith(("model.onnx", "autotune-", "build.log")):
+                shutil.copy2(item, out / item.name)
+        quantize_dynamic(
+            source.path / "model.onnx",
+            out / "model.onnx",
+            weight_type=QuantType.QInt8,
+            per_channel=bool(params["per_channel"]),
+            reduce_range=bool(params["reduce_range"]),
+            op_types_to_quantize=["MatMul"],
+            use_external_data_format=True,
+            extra_options={"MatMulConstBOnly": True},
+        )
+        return {}
+
+
+register_pass(OrtDynamicInt8)

@@ -1,0 +1,189 @@
+"""The study's report, built only from frozen trials: the feasible front, the winner, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.space import Space
+
+__all__ = ["Report", "TrialRow", "build_report", "print_report", "write_report"]
+
+_HIGHER_IS_BETTER = {"accuracy", "torch_accuracy", "decode_tokens_per_s", "prompt_tokens_per_s"}
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str
+    chain: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    reason: str | None
+    seconds: float | None
+    steps: list[dict[str, Any]]
+    feasible: bool | None
+    violations: dict[str, float]
+    on_front: bool = False
+    artifact: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    study_name: str
+    target: str
+    objectives: list[dict[str, str]]
+    constraints: list[str]
+    rows: list[TrialRow]
+    front: list[int]
+    winner: int | None
+    winner_feasible: bool
+    note: str
+
+    def row(self, number: int) -> TrialRow:
+        return next(r for r in self.rows if r.number == number)
+
+
+def _row(t: FrozenTrial, space: Space) -> TrialRow:
+    plan = t.user_attrs.get("plan") or {}
+    params = {f"{p}.{k}": v for p, vals in (plan.get("params") or {}).items() for k, v in vals.items()}
+    cons = {k: float(v) for k, v in t.constraints.items()} if t.state == TrialState.COMPLETE else {}
+    return TrialRow(
+        number=t.number,
+        state=t.state.name.lower(),
+        chain=">".join(plan.get("chain", [])),
+        params=params,
+        metrics=dict(t.user_attrs.get("metrics") or {}),
+        reason=t.user_attrs.get("reason"),
+        seconds=t.user_attrs.get("seconds"),
+        steps=list(t.user_attrs.get("steps") or []),
+        feasible=all(v <= 0 for v in cons.values()) if t.state == TrialState.COMPLETE else None,
+        violations=cons,
+        artifact=t.user_attrs.get("artifact"),
+        details=dict(t.user_attrs.get("details") or {}),
+    )
+
+
+def _better_key(metric: str, row: TrialRow) -> float:
+    v = float(row.metrics.get(metric, math.nan))
+    return -v if metric in _HIGHER_IS_BETTER else v
+
+
+def _choose(rows: list[TrialRow], space: Space) -> TrialRow:
+    pref = space.preference
+    best = min(rows, key=lambda r: _better_key(pref.metric, r))
+    if pref.then is None:
+        return best
+    edge = abs(float(best.metrics[pref.metric]))
+    close = [r for r in rows if abs(float(r.metrics[pref.metric]) - edge) <= pref.tolerance]
+    return min(close, key=lambda r: _better_key(str(pref.then), r))
+
+
+def _closest(rows: list[TrialRow], space: Space) -> TrialRow:
+    def distance(r: TrialRow) -> float:
+        total = 0.0
+        for c in space.constraints:
+            total += max(0.0, c.violation(float(r.metrics[c.metric]))) / max(abs(c.value), 1e-9)
+        return total
+
+    return min(rows, key=distance)
+
+
+def build_report(study: optuna.Study, space: Space) -> Report:
+    trials = study.get_trials(deepcopy=False)
+    rows = [_row(t, space) for t in trials if t.state != TrialState.WAITING]
+    complete = [r for r in rows if r.state == "complete"]
+    front_trials = study.best_trials if complete else []
+    front = sorted(t.number for t in front_trials if all(v <= 0 for v in t.constraints.values()))
+    for r in rows:
+        r.on_front = r.number in front
+    winner, feasible, note = None, False, "no trial completed yet"
+    if front:
+        w = _choose([r for r in rows if r.on_front], space)
+        winner, feasible, note = w.number, True, f"best by {space.preference.metric} on the feasible front"
+    elif complete:
+        w = _closest(complete, space)
+        winner, note = w.number, "NO trial meets every constraint: this is the closest one"
+    return Report(
+        study_name=study.study_name,
+        target=str(study.user_attrs.get("target", "")),
+        objectives=[{"metric": o.metric, "direction": o.direction} for o in space.objectives],
+        constraints=[str(c) for c in space.constraints],
+        rows=rows,
+        front=front,
+        winner=winner,
+        winner_feasible=feasible,
+        note=note,
+    )
+
+
+def write_report(report: Report, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = asdict(report)
+    tmp = out_dir / ".report.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(out_dir / "report.json")
+    metric_keys = sorted({k for r in report.rows for k in r.metrics})
+    param_keys = sorted({k for r in report.rows for k in r.params})
+    step_names = list(dict.fromkeys(s["name"] for r in report.rows for s in r.steps))
+    tmp = out_dir / ".trials.csv.tmp"
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["number", "state", "feasible", "on_front", "chain", *param_keys, *metric_keys,
+                    "seconds", *[f"{s}_s" for s in step_names], *[f"{s}_cached" for s in step_names],
+                    "reason"])
+        for r in report.rows:
+            steps = {s["name"]: s for s in r.steps}
+            w.writerow([
+                r.number, r.state, r.feasible, r.on_front, r.chain,
+                *[r.params.get(k, "") for k in param_keys],
+                *[r.metrics.get(k, "") for k in metric_keys],
+                r.seconds,
+                *[steps[s]["seconds"] if s in steps else "" for s in step_names],
+                *[steps[s]["cache_hit"] if s in steps else "" for s in step_names],
+                r.reason or "",
+            ])
+    tmp.replace(out_dir / "trials.csv")
+
+
+def print_report(report: Report, console: Any) -> None:
+    from rich.table import Table
+
+    counts: dict[str, int] = {}
+    for r in report.rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    console.print(
+        f"[bold]{report.study_name}[/] on {report.target}: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + (f"; constraints: {'; '.join(report.constraints)}" if report.constraints else "")
+    )
+    table = Table(title="Feasible Pareto front" if report.front else "No feasible trial")
+    for col in ("trial", "chain / params", "accuracy", "PyTorch acc", "p50 ms", "p90 ms", "decode tok/s", "MB", "peak MB"):
+        table.add_column(col, justify="left" if col == "chain / params" else "right")
+    shown = [report.row(n) for n in report.front] or [
+        report.row(report.winner)] if report.winner is not None else []
+    for r in shown:
+        m = r.metrics
+        params = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in r.params.items()
+                           if not k.startswith(("lora.warmup", "lora.max_length")))
+        mark = " *" if r.number == report.winner else ""
+        table.add_row(
+            f"{r.number}{mark}", f"{r.chain}\n{params}", f"{m.get('accuracy', math.nan):.3f}",
+            f"{m.get('torch_accuracy', math.nan):.3f}", f"{m.get('latency_p50_ms', math.nan):.1f}",
+            f"{m.get('latency_p90_ms', math.nan):.1f}", f"{m.get('decode_tokens_per_s', math.nan):.0f}",
+            f"{m.get('size_mb', math.nan):.0f}", f"{m.get('peak_rss_mb', math.nan):.0f}",
+        )
+    console.print(table)
+    if report.winner is not None:
+        console.print(f"winner: trial {report.winner} ({report.note}); "
+                      f"export it with: autotune export DIR --trial {report.winner}")
+    else:
+        console.print(report.note)

@@ -1,0 +1,237 @@
+"""The search-space file: typed with pydantic and validated at load, errors point at YAML lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from autotune.params import SearchValues, parse_values
+from autotune.targets import TARGETS
+
+__all__ = [
+    "METRICS",
+    "ChainPlan",
+    "Constraint",
+    "DataSpec",
+    "ModelSpec",
+    "Objective",
+    "Space",
+]
+
+# Metrics a trial reports; objectives, constraints and the preference may name these.
+METRICS: dict[str, str] = {
+    "accuracy": "accuracy of the built ONNX model on the eval split (ONNX Runtime GenAI)",
+    "torch_accuracy": "accuracy of the merged PyTorch model on the eval split",
+    "latency_p50_ms": "median time per request (prompt + answer), ms",
+    "latency_p90_ms": "90th percentile time per request, ms",
+    "decode_tokens_per_s": "decode speed, tokens/s",
+    "prompt_tokens_per_s": "prompt (prefill) speed, tokens/s",
+    "size_mb": "model folder size on disk, MB",
+    "peak_rss_mb": "peak resident memory of the inference session's process, MB",
+}
+Metric = Literal[
+    "accuracy", "torch_accuracy", "latency_p50_ms", "latency_p90_ms",
+    "decode_tokens_per_s", "prompt_tokens_per_s", "size_mb", "peak_rss_mb",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RandomModelSpec(_Strict):
+    config: dict[str, Any] = Field(description="a transformers config; must name model_type")
+    tokenizer: ModelSpec
+    seed: int = 0
+
+    @field_validator("config")
+    @classmethod
+    def _has_type(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "model_type" not in v:
+            raise ValueError("config needs model_type (e.g. phi3, llama)")
+        return v
+
+
+class ModelSpec(_Strict):
+    """Exactly one source: a hub id, a local HF folder, a GGUF file, a packaged model, or random."""
+
+    id: str | None = None
+    revision: str | None = None
+    path: str | None = None
+    gguf: str | None = None
+    packaged: Literal["smollm2-135m-instruct"] | None = None
+    random: RandomModelSpec | None = None
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        given = [k for k in ("id", "path", "gguf", "packaged", "random") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of id, path, gguf, packaged, random (got {given or 'none'})")
+        return self
+
+
+class EvalSplit(_Strict):
+    fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+    path: str | None = None
+
+
+class ChatSpec(_Strict):
+    user: str
+    system: str | None = None
+
+
+class DataSpec(_Strict):
+    path: str
+    text_column: str = "phrase"
+    label_column: str = "tone"
+    template: str | None = None
+    chat: ChatSpec | None = None
+    labels: list[str] | None = None
+    eval: EvalSplit = EvalSplit()
+    max_train_rows: int | None = Field(None, ge=1)
+    max_eval_rows: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _prompt(self) -> DataSpec:
+        text, label = "{" + self.text_column + "}", "{" + self.label_column + "}"
+        if (self.template is None) == (self.chat is None):
+            raise ValueError("give exactly one of template or chat")
+        if self.template is not None:
+            if text not in self.template:
+                raise ValueError(f"template must contain {text}")
+            if not self.template.endswith(label):
+                raise ValueError(f"template must end with {label} (the answer comes last)")
+        if self.chat is not None and text not in self.chat.user:
+            raise ValueError(f"chat.user must contain {text}")
+        if self.labels is not None and len(set(self.labels)) < 2:
+            raise ValueError("labels needs at least two distinct labels")
+        return self
+
+
+class TargetSpec(_Strict):
+    name: str
+    precisions: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> TargetSpec:
+        if self.name not in TARGETS:
+            raise ValueError(f"unknown target {self.name!r}; known: {', '.join(TARGETS)}")
+        valid = TARGETS[self.name].precisions
+        bad = [p for p in self.precisions or () if p not in valid]
+        if bad:
+            raise ValueError(f"precision(s) {bad} not valid on {self.name} (valid: {', '.join(valid)})")
+        return self
+
+
+class Objective(_Strict):
+    metric: Metric
+    direction: Literal["maximize", "minimize"]
+
+
+class Constraint(_Strict):
+    metric: Metric
+    op: Literal[">=", "<="]
+    value: float
+
+    def violation(self, measured: float) -> float:
+        """Optuna's convention: <= 0 when satisfied."""
+        return self.value - measured if self.op == ">=" else measured - self.value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+class Preference(_Strict):
+    """How to pick one winner from the front: best ``metric``; within ``tolerance``, best ``then``."""
+
+    metric: Metric = "accuracy"
+    tolerance: float = Field(0.0, ge=0)
+    then: Metric | None = None
+
+
+class EvaluationSpec(_Strict):
+    max_eval_rows: int | None = Field(None, ge=1)
+    latency_warmup: int = Field(3, ge=0)
+    latency_repeats: int = Field(20, ge=1)
+    latency_prompts: int = Field(8, ge=1)
+
+
+class StudySpec(_Strict):
+    name: str | None = None
+    n_trials: int = Field(10, ge=1)
+    timeout: float | None = Field(None, gt=0, description="seconds; no new trial starts after it")
+    sampler: Literal["tpe", "nsga2", "random", "grid"] = "tpe"
+    seed: int = 0
+    precision_sweep: bool = Field(
+        False, description="after a new fine-tune, queue the same trial at every other precision"
+    )
+
+
+class Space(_Strict):
+    name: str
+    description: str = ""
+    model: ModelSpec
+    data: DataSpec
+    targets: list[TargetSpec] = Field(min_length=1)
+    chains: list[list[str]] = Field(min_length=1)
+    passes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    preference: Preference = Preference()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    study: StudySpec = StudySpec()
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        return [{"name": t} if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _metrics_distinct(self) -> Space:
+        names = [o.metric for o in self.objectives]
+        if len(names) != len(set(names)):
+            raise ValueError("objectives name a metric twice")
+        return self
+
+
+RandomModelSpec.model_rebuild()
+
+
+class ChainPlan(BaseModel):
+    """A chain of passes with the search values of each of its parameters, for one target."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    passes: tuple[str, ...]
+    values: dict[str, dict[str, SearchValues]]  # pass -> param -> values
+
+
+def resolve_pass_values(space: Space, base: Path | None = None) -> dict[str, dict[str, SearchValues]]:
+    """Check every pass parameter the space names and return search values for all of them.
+
+    Raises ``KeyError``/``ValueError`` with a key path; the loader turns them into SpaceErrors.
+    """
+    from autotune.passes import get_pass
+
+    used = {p for chain in space.chains for p in chain}
+    for name in list(space.passes) + sorted(used):
+        get_pass(name)  # unknown pass -> SpaceError listing the known ones
+    out: dict[str, dict[str, SearchValues]] = {}
+    for name in sorted(used | set(space.passes)):
+        cls = get_pass(name)
+        given = space.passes.get(name) or {}
+        known = {p.name for p in cls.params}
+        for key in given:
+            if key not in known:
+                raise KeyError(f"passes.{name}.{key}: unknown parameter of {name}; known: {', '.join(sorted(known)) or 'none'}")
+        values = {}
+        for spec in cls.params:
+            try:
+                values[spec.name] = parse_values(spec, given.get(spec.name))
+            except ValueError as exc:
+                raise ValueError(f"passes.{name}.{spec.name}: {exc}") from None
+        out[name] = values
+    return out

@@ -1,0 +1,157 @@
+"""Reading a space: a path or a shipped name, ``key=value`` overrides, errors with YAML lines."""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from autotune.errors import AutotuneError, SpaceError
+from autotune.params import SearchValues
+from autotune.space import Space, resolve_pass_values
+
+__all__ = ["LoadedSpace", "apply_overrides", "load_space", "resolve_space_path", "shipped_spaces"]
+
+
+@dataclass(frozen=True)
+class LoadedSpace:
+    space: Space
+    path: Path
+    raw: dict[str, Any]  # the YAML after overrides, as written by the user
+    values: dict[str, dict[str, SearchValues]]  # pass -> parameter -> search values
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def _shipped_dir() -> Path:
+    return Path(str(importlib.resources.files("search_spaces")))
+
+
+def shipped_spaces() -> list[str]:
+    return sorted(p.stem for p in _shipped_dir().glob("*.yaml"))
+
+
+def resolve_space_path(name: str) -> Path:
+    """A path to a YAML file, or the name of a space shipped in search_spaces/."""
+    path = Path(name)
+    if path.is_file():
+        return path.resolve()
+    for candidate in (_shipped_dir() / name, _shipped_dir() / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise SpaceError(
+        f"space {name!r}: no such file, and no shipped space of that name "
+        f"(shipped: {', '.join(shipped_spaces())})"
+    )
+
+
+def _lines(node: yaml.Node, prefix: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[prefix] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out[(*prefix, k.value)] = k.start_mark.line + 1
+            _lines(v, (*prefix, k.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*prefix, i), out)
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:n])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Merge ``a.b.c=value`` overrides (values parsed as YAML) into a copy of ``raw``."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpaceError(f"override {item!r}: expected key.path=value, e.g. study.n_trials=3")
+        node: Any = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise SpaceError(f"override {item!r}: {part} is not a mapping")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _parse_scalar(value)
+    return out
+
+
+def _check_chains(space: Space) -> None:
+    from autotune.passes import get_pass
+
+    for i, chain in enumerate(space.chains):
+        kind = "hf"
+        for name in chain:
+            cls = get_pass(name)
+            if cls.input_kind != kind:
+                raise ValueError(f"chains.{i}: {name} takes a {cls.input_kind} model but gets {kind}")
+            kind = cls.output_kind
+        if kind != "onnx":
+            raise ValueError(f"chains.{i}: a chain must end with an ONNX model (add build)")
+
+
+def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:
+    """Load, override and validate a space; every error is one line naming file, key and line."""
+    path = resolve_space_path(name)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpaceError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpaceError(f"{path}{where}: malformed YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{path}: a space must be a YAML mapping (name, model, data, ...)")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        space = Space.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        line = _line_of(lines, loc)
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling; `autotune validate --help` lists the reference)"
+        extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SpaceError(f"{path}{f' line {line}' if line else ''}: {where}: {msg}{extra}") from None
+    try:
+        _check_chains(space)
+        values = resolve_pass_values(space)
+    except (KeyError, ValueError) as exc:
+        text_msg = exc.args[0] if exc.args else str(exc)
+        key = str(text_msg).split(":")[0]
+        loc = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        line = _line_of(lines, loc)
+        raise SpaceError(f"{path}{f' line {line}' if line else ''}: {text_msg}") from None
+    except AutotuneError as exc:
+        raise SpaceError(f"{path}: {exc}") from None
+    return LoadedSpace(space, path, raw, values)

@@ -1,0 +1,84 @@
+"""Records shared by every evaluator, and the tiny abstract base they implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, get_args
+
+ArtifactKind = Literal["hf", "onnx-genai"]
+Provider = Literal["cpu", "cuda"]
+
+
+class EvaluatorError(RuntimeError):
+    """An evaluator could not measure an artifact; the message is one line, fit for a report."""
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """Prompts with their gold labels.
+
+    Each prompt is the full text fed to the model (template applied), ending right where
+    the answer starts. The answer is the label string followed by the tokenizer's EOS token
+    when ``eos`` is true.
+    """
+
+    prompts: tuple[str, ...]
+    labels: tuple[str, ...]
+    label_set: tuple[str, ...]
+    eos: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("prompts", "labels", "label_set"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.prompts:
+            raise ValueError("EvalTask needs at least one prompt")
+        if len(self.prompts) != len(self.labels):
+            raise ValueError(
+                f"EvalTask has {len(self.prompts)} prompts but {len(self.labels)} labels"
+            )
+        if not self.label_set or len(set(self.label_set)) != len(self.label_set):
+            raise ValueError(f"label_set must be non-empty and distinct: {self.label_set!r}")
+        unknown = sorted(set(self.labels) - set(self.label_set))
+        if unknown:
+            raise ValueError(f"gold labels {unknown!r} are not in label_set {self.label_set!r}")
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A model on disk: an HF folder or an ONNX Runtime GenAI folder, and where to run it."""
+
+    path: Path
+    kind: ArtifactKind
+    provider: Provider = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if self.kind not in get_args(ArtifactKind):
+            raise ValueError(
+                f"unknown artifact kind {self.kind!r}; known: {get_args(ArtifactKind)}"
+            )
+        if self.provider not in get_args(Provider):
+            raise ValueError(f"unknown provider {self.provider!r}; known: {get_args(Provider)}")
+
+
+class Evaluator(ABC):
+    """Measures an artifact on a task and returns JSON-serialisable metrics."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
+        """Measure ``artifact`` on ``task``."""
+
+
+def require_kind(evaluator: Evaluator, artifact: ModelArtifact, *kinds: ArtifactKind) -> None:
+    """Raise a clear EvaluatorError unless the artifact is of one of ``kinds`` and exists."""
+    if artifact.kind not in kinds:
+        raise EvaluatorError(
+            f"evaluator {evaluator.name!r} accepts artifacts of kind {list(kinds)}, "
+            f"got {artifact.kind!r} ({artifact.path})"
+        )
+    if not artifact.path.is_dir():
+        raise EvaluatorError(f"artifact folder {artifact.path} does not exist")

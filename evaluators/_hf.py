@@ -1,0 +1,100 @@
+"""Transformers backend for constrained label prediction (imports torch: load lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from ._base import EvalTask, EvaluatorError
+from ._constrained import Choice, candidate_sequences, choose_label
+
+# from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
+_DTYPE_KWARG = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+
+
+class HfDecoder:
+    """``Decoder`` over a causal LM, decoding incrementally with the model's KV cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._model = model
+        self._device = next(model.parameters()).device
+        self._cache: dict[str, Any] = {}
+
+    def _run(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        input_ids = torch.tensor([list(ids)], dtype=torch.long, device=self._device)
+        out = self._model(input_ids=input_ids, use_cache=True, **self._cache)
+        # transformers >= 5.24 names the cache `cache`; earlier versions `past_key_values`.
+        fields = getattr(type(out), "__dataclass_fields__", {})
+        key = "cache" if "cache" in fields else "past_key_values"
+        self._cache = {key: getattr(out, key)}
+        logits: npt.NDArray[np.float32] = out.logits[0, -1].float().cpu().numpy()
+        return logits
+
+    def start(self, prompt_ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        self._cache = {}
+        return self._run(prompt_ids)
+
+    def feed(self, token_id: int) -> npt.NDArray[np.float32]:
+        return self._run([token_id])
+
+
+def _encoder(tokenizer: PreTrainedTokenizerBase) -> Any:
+    def encode(text: str) -> list[int]:
+        ids: list[int] = tokenizer(text)["input_ids"]
+        return ids
+
+    return encode
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def predict_hf(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, task: EvalTask
+) -> list[Choice]:
+    """Constrained label choice for every prompt of ``task`` with an already-loaded model.
+
+    The model is put in eval mode for the duration and restored afterwards; inputs go to
+    the device of its parameters.
+    """
+    eos_id: int | None = None
+    if task.eos:
+        if tokenizer.eos_token_id is None:
+            raise EvaluatorError("task.eos is set but the tokenizer has no EOS token")
+        eos_id = int(tokenizer.eos_token_id)
+    encode = _encoder(tokenizer)
+    decoder = HfDecoder(model)
+    choices = []
+    with _eval_mode(model):
+        for prompt in task.prompts:
+            cands = candidate_sequences(encode, prompt, task.label_set, eos_id)
+            choices.append(choose_label(decoder, encode(prompt), cands, task.label_set))
+    return choices
+
+
+def load_hf(path: Path, provider: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """Load an HF folder in float32 on ``provider`` ("cpu" or "cuda")."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(
+            path, **{_DTYPE_KWARG: torch.float32}
+        )
+    except (OSError, ValueError) as exc:
+        raise EvaluatorError(f"cannot load HF model from {path}: {exc}".splitlines()[0]) from exc
+    return model.to(torch.device(provider)), tokenizer

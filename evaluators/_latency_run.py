@@ -1,0 +1,118 @@
+"""The measuring side of the latency evaluator: runs in a child process of its own.
+
+Reads a JSON request on stdin, prints one JSON line on stdout: the metrics, or
+``{"error": "..."}`` with a one-line message (exit status 1).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from ._base import EvaluatorError
+from ._constrained import longest_candidate
+from ._genai import GenaiSession, load_genai, runtime_versions
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Timing:
+    total_s: float
+    prefill_s: float
+    decode_s: float
+    decode_tokens: int
+
+
+def _one_request(
+    session: GenaiSession, ids: list[int], answer_tokens: int, max_length: int
+) -> _Timing:
+    t0 = time.perf_counter()
+    generator = session.generator(max_length)
+    t1 = time.perf_counter()
+    generator.append_tokens(np.asarray(ids, dtype=np.int32))
+    t2 = time.perf_counter()
+    steps = 0
+    while steps < answer_tokens and not generator.is_done():
+        generator.generate_next_token()
+        steps += 1
+    t3 = time.perf_counter()
+    return _Timing(t3 - t0, t2 - t1, t3 - t2, steps)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / _MB if sys.platform == "darwin" else peak / 1024
+
+
+def measure(request: dict[str, Any]) -> dict[str, Any]:
+    """Time ``warmup`` + ``repeats`` requests cycling over the prompts; see LatencyEvaluator."""
+    t_load = time.perf_counter()
+    session = load_genai(Path(request["path"]), request["provider"])
+    load_s = time.perf_counter() - t_load
+    rss_after_load = psutil.Process().memory_info().rss / _MB
+    prompts: list[str] = request["prompts"]
+    eos_id = session.eos_id() if request["eos"] else None
+    answer_tokens = request["answer_tokens"] or longest_candidate(
+        session.encode, prompts, request["label_set"], eos_id
+    )
+    prompt_ids = [session.encode(p) for p in prompts]
+    max_length = max(len(ids) for ids in prompt_ids) + answer_tokens
+    for i in range(request["warmup"]):
+        _one_request(session, prompt_ids[i % len(prompt_ids)], answer_tokens, max_length)
+    timings = [
+        _one_request(session, prompt_ids[i % len(prompt_ids)], answer_tokens, max_length)
+        for i in range(request["repeats"])
+    ]
+    totals_ms = [t.total_s * 1000 for t in timings]
+    timed_lens = [len(prompt_ids[i % len(prompt_ids)]) for i in range(len(timings))]
+    decode_tokens = sum(t.decode_tokens for t in timings)
+    lens = [len(ids) for ids in prompt_ids]
+    return {
+        "p50_ms": float(np.percentile(totals_ms, 50)),
+        "p90_ms": float(np.percentile(totals_ms, 90)),
+        "mean_ms": statistics.fmean(totals_ms),
+        "prefill_mean_ms": statistics.fmean(t.prefill_s for t in timings) * 1000,
+        "decode_mean_ms": statistics.fmean(t.decode_s for t in timings) * 1000,
+        "prompt_tokens_per_s": sum(timed_lens) / sum(t.prefill_s for t in timings),
+        "decode_tokens_per_s": decode_tokens / sum(t.decode_s for t in timings),
+        "decode_tokens_mean": decode_tokens / len(timings),
+        "prompt_len": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
+        "answer_tokens": answer_tokens,
+        "warmup": request["warmup"],
+        "repeats": request["repeats"],
+        "prompts": len(prompts),
+        "provider": request["provider"],
+        "versions": runtime_versions(),
+        "load_s": load_s,
+        "rss_after_load_mb": rss_after_load,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, EvaluatorError):
+        return first or "latency measurement failed"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def main() -> int:
+    """Entry point of ``python -m evaluators.latency``."""
+    try:
+        result = measure(json.loads(sys.stdin.read()))
+    except Exception as exc:  # every failure becomes one JSON line for the parent
+        print(json.dumps({"error": _one_line(exc)}), flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
