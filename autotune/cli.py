@@ -30,13 +30,36 @@ def _run_parser() -> argparse.ArgumentParser:
         description="Search fine-tuning, ONNX build and quantization settings of a small language "
         "model; report the feasible Pareto front. Subcommands: report, export, predict, validate.",
     )
-    p.add_argument("--space", required=True, help="a space YAML file, or the name of a shipped space (e.g. smollm2-emotion)")
-    p.add_argument("--out", type=Path, help="output folder (default: autotune-out/<space name>); rerun with the same folder to resume")
+    p.add_argument(
+        "--space",
+        required=True,
+        help="a space YAML file, or the name of a shipped space (e.g. smollm2-emotion)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: autotune-out/<space name>); rerun with the same folder to resume",
+    )
     p.add_argument("--n-trials", type=int, help="total trials of the study (overrides study.n_trials)")
-    p.add_argument("--timeout", type=float, help="seconds after which no new trial starts (overrides study.timeout)")
-    p.add_argument("--storage", help="Optuna storage URL (default: SQLite in the output folder; postgresql://... to share a study)")
-    p.add_argument("--target", help="hardware target (default: the first of the space's targets this machine runs)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="space overrides, e.g. passes.lora.steps=20")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds after which no new trial starts (overrides study.timeout)",
+    )
+    p.add_argument(
+        "--storage",
+        help="Optuna storage URL (default: SQLite in the output folder; postgresql://... to share a study)",
+    )
+    p.add_argument(
+        "--target",
+        help="hardware target (default: the first of the space's targets this machine runs)",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="space overrides, e.g. passes.lora.steps=20",
+    )
     return p
 
 
@@ -57,16 +80,28 @@ def _cmd_run(argv: list[str]) -> int:
     target = pick_target(loaded, args.target)
     out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
     storage = args.storage or default_storage(out)
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_FILE).write_text(json.dumps(
-        {"space_path": str(loaded.path), "raw": loaded.raw, "storage": storage, "target": target.name}, indent=1))
+    (out / RUN_FILE).write_text(
+        json.dumps(
+            {
+                "space_path": str(loaded.path),
+                "raw": loaded.raw,
+                "storage": storage,
+                "target": target.name,
+            },
+            indent=1,
+        )
+    )
     result = run_study(loaded, out_dir=out, storage=storage, target=target, log=console.print)
     report = build_report(result.study, loaded.space)
     write_report(report, out)
     print_report(report, console)
-    console.print(f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; report: {out / 'report.json'}, {out / 'trials.csv'}")
+    console.print(
+        f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; "
+        f"report: {out / 'report.json'}, {out / 'trials.csv'}"
+    )
     if result.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130
@@ -83,7 +118,9 @@ def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
 
     info_file = out / RUN_FILE
     if not info_file.is_file():
-        raise AutotuneError(f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study")
+        raise AutotuneError(
+            f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study"
+        )
     info = json.loads(info_file.read_text())
     from autotune.space import resolve_pass_values
 
@@ -104,14 +141,16 @@ def _cmd_report(argv: list[str]) -> int:
     args = p.parse_args(argv)
     _, _, report = _open(args.out, args.storage)
     write_report(report, args.out)
-    print_report(report, Console(highlight=False))
+    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 150))
     return 0
 
 
 def _cmd_export(argv: list[str]) -> int:
     from autotune.export import export_trial
 
-    p = argparse.ArgumentParser(prog="autotune export", description="Export a trial's model as a self-contained folder.")
+    p = argparse.ArgumentParser(
+        prog="autotune export", description="Export a trial's model as a self-contained folder."
+    )
     p.add_argument("out", type=Path, help="the study's output folder")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--trial", type=int, help="trial number")
@@ -125,7 +164,7 @@ def _cmd_export(argv: list[str]) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     path = export_trial(report, loaded, dict(study.user_attrs), number, dest)
     print(f"exported trial {number} to {path}")
-    print(f"  predict:   autotune predict --model {path} \"some phrase\"")
+    print(f'  predict:   autotune predict --model {path} "some phrase"')
     print(f"  reproduce: autotune --space {path / 'autotune.yaml'}")
     return 0
 
@@ -133,7 +172,9 @@ def _cmd_export(argv: list[str]) -> int:
 def _cmd_predict(argv: list[str]) -> int:
     from autotune.predict import predict
 
-    p = argparse.ArgumentParser(prog="autotune predict", description="Classify phrases with an exported model.")
+    p = argparse.ArgumentParser(
+        prog="autotune predict", description="Classify phrases with an exported model."
+    )
     p.add_argument("--model", type=Path, required=True, help="an exported folder (autotune export)")
     p.add_argument("phrases", nargs="+", help="phrase(s) to classify")
     args = p.parse_args(argv)
@@ -154,13 +195,18 @@ def _cmd_validate(argv: list[str]) -> int:
     loaded = load_space(args.space, args.overrides)
     s = loaded.space
     print(f"{loaded.path}: valid space {s.name!r}")
-    print(f"  targets: {', '.join(t.name for t in s.targets)}; chains: {'; '.join(' > '.join(c) for c in s.chains)}")
+    print(
+        f"  targets: {', '.join(t.name for t in s.targets)}; "
+        f"chains: {'; '.join(' > '.join(c) for c in s.chains)}"
+    )
     target = get_target(s.targets[0].name)
     for name, values in loaded.values.items():
         shown = {k: target_values(loaded, target, name, k, v) for k, v in values.items()}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
-    print(f"  objectives: {', '.join(f'{o.direction} {o.metric}' for o in s.objectives)}; "
-          f"constraints: {', '.join(map(str, s.constraints)) or 'none'}")
+    print(
+        f"  objectives: {', '.join(f'{o.direction} {o.metric}' for o in s.objectives)}; "
+        f"constraints: {', '.join(map(str, s.constraints)) or 'none'}"
+    )
     return 0
 
 
@@ -179,8 +225,13 @@ def _fmt(values: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
-    commands = {"report": _cmd_report, "export": _cmd_export, "predict": _cmd_predict,
-                "validate": _cmd_validate, "run": _cmd_run}
+    commands = {
+        "report": _cmd_report,
+        "export": _cmd_export,
+        "predict": _cmd_predict,
+        "validate": _cmd_validate,
+        "run": _cmd_run,
+    }
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])

@@ -35,15 +35,20 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     """The space with every parameter fixed to this trial's values (one trial reproduces it)."""
     raw = copy.deepcopy(loaded.raw)
     base = loaded.base_dir
-    for key_path in (("data", "path"), ("data", "eval", "path"), ("model", "path"), ("model", "gguf")):
+    for key_path in (
+        ("data", "path"),
+        ("data", "eval", "path"),
+        ("model", "path"),
+        ("model", "gguf"),
+    ):
         _absolute(raw, key_path, base)
     if isinstance(raw.get("model", {}).get("random"), dict):
         tok = raw["model"]["random"].get("tokenizer", {})
         for k in ("path", "gguf"):
             if isinstance(tok.get(k), str):
                 tok[k] = str((base / tok[k]).resolve())
+    raw["description"] = f"Reproduces trial {number} of {raw.get('name')}; every value is fixed."
     raw["name"] = f"{raw.get('name', 'space')}-trial{number}"
-    raw["description"] = f"Reproduces trial {number} of study {raw.get('name')}; every value is fixed."
     raw["chains"] = [plan["chain"]]
     raw["targets"] = [plan["target"]]
     raw["passes"] = {name: dict(values) for name, values in plan["params"].items()}
@@ -55,7 +60,9 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     return raw
 
 
-def export_trial(report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any], number: int | None, dest: Path) -> Path:
+def export_trial(
+    report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any], number: int | None, dest: Path
+) -> Path:
     if number is None:
         if report.winner is None:
             raise AutotuneError("no trial has completed yet: nothing to export")
@@ -68,7 +75,9 @@ def export_trial(report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any
         raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
     src = Path(row.artifact)
     if not (src / "genai_config.json").is_file():
-        raise AutotuneError(f"--trial {number}: its model {src} is gone from the cache; rerun the study to rebuild it")
+        raise AutotuneError(
+            f"--trial {number}: its model {src} is gone from the cache; rerun the study to rebuild it"
+        )
     if dest.exists():
         raise AutotuneError(f"{dest} already exists: remove it or choose another --dest")
     tmp = dest.parent / f".{dest.name}.tmp"
@@ -80,25 +89,64 @@ def export_trial(report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any
                 shutil.copy2(item, tmp / item.name)
         plan = {"chain": row.chain.split(">"), "target": report.target, "params": _nest(row.params)}
         (tmp / "autotune.yaml").write_text(
-            yaml.safe_dump(fixed_space(loaded, plan, number), sort_keys=False, allow_unicode=True)
+            yaml.dump(
+                fixed_space(loaded, plan, number),
+                Dumper=_Dumper,
+                sort_keys=False,
+                allow_unicode=True,
+            )
         )
         data = loaded.space.data
-        (tmp / TASK_FILE).write_text(json.dumps({
-            "labels": study_attrs["labels"],
-            "text_column": data.text_column, "label_column": data.label_column,
-            "template": data.template, "chat": data.chat.model_dump() if data.chat else None,
-            "provider": report.target,
-        }, indent=1))
-        (tmp / "metrics.json").write_text(json.dumps({
-            "trial": number, "study": report.study_name, "feasible": row.feasible,
-            "note": "meets every constraint" if row.feasible else report.note if number == report.winner else "does not meet every constraint",
-            "constraints": report.constraints, "metrics": row.metrics, "params": row.params,
-            "chain": row.chain, "details": row.details, "versions": library_versions(),
-        }, indent=1, default=str))
+        (tmp / TASK_FILE).write_text(
+            json.dumps(
+                {
+                    "labels": study_attrs["labels"],
+                    "text_column": data.text_column,
+                    "label_column": data.label_column,
+                    "template": data.template,
+                    "chat": data.chat.model_dump() if data.chat else None,
+                    "provider": report.target,
+                },
+                indent=1,
+            )
+        )
+        (tmp / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "trial": number,
+                    "study": report.study_name,
+                    "feasible": row.feasible,
+                    "note": "meets every constraint"
+                    if row.feasible
+                    else report.note
+                    if number == report.winner
+                    else "does not meet every constraint",
+                    "constraints": report.constraints,
+                    "metrics": row.metrics,
+                    "params": row.params,
+                    "chain": row.chain,
+                    "details": row.details,
+                    "versions": library_versions(),
+                },
+                indent=1,
+                default=str,
+            )
+        )
         tmp.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes strings with newlines double-quoted on one line, as a person would."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _nest(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -107,4 +155,3 @@ def _nest(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         p, k = key.split(".", 1)
         out.setdefault(p, {})[k] = value
     return out
-

@@ -88,7 +88,9 @@ def _convert_gguf(gguf: Path, out: Path) -> dict[str, Any]:
     """Load a GGUF dequantized and save it as a plain fp32 HF folder (GGUF models can't be saved)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     folder, name = str(gguf.parent), gguf.name
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config = AutoConfig.from_pretrained(folder, gguf_file=name)

@@ -117,9 +117,7 @@ def parse_values(spec: ParamSpec, raw: Any) -> SearchValues:
             return _choices(spec, raw["choices"])
         if {"low", "high"} <= keys <= {"low", "high", "step", "log"}:
             return _range(spec, raw)
-        raise ValueError(
-            "expected a value, a list of choices, {choices: [...]} or {low, high, step, log}"
-        )
+        raise ValueError("expected a value, a list of choices, {choices: [...]} or {low, high, step, log}")
     if isinstance(raw, list):
         if spec.kind == "str_list" and all(isinstance(v, str) for v in raw):
             return Fixed(spec.check(raw))  # a plain list of names is one value

@@ -14,7 +14,14 @@ from autotune.search import suggest
 from autotune.space_file import LoadedSpace
 from autotune.targets import Target
 
-__all__ = ["TrialPlan", "chain_label", "plan_from_params", "plan_trial", "target_values"]
+__all__ = [
+    "TrialPlan",
+    "chain_label",
+    "plan_from_params",
+    "plan_trial",
+    "searched_names",
+    "target_values",
+]
 
 CHAIN_PARAM = "chain"
 
@@ -27,9 +34,35 @@ class TrialPlan:
     params: Mapping[str, Mapping[str, Scalar]]  # pass -> parameter -> value
     target: Target
 
+    def describe(self, varying: set[str] | None = None) -> str:
+        """One short line: each pass with the values that are searched (all if ``varying`` is None)."""
+        parts = []
+        for name in self.chain:
+            vals = [
+                f"{k}={_short(v)}"
+                for k, v in self.params[name].items()
+                if varying is None or f"{name}.{k}" in varying
+            ]
+            parts.append(f"{name}({', '.join(vals)})" if vals else name)
+        return " > ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"chain": list(self.chain), "target": self.target.name,
-                "params": {k: dict(v) for k, v in self.params.items()}}
+        return {
+            "chain": list(self.chain),
+            "target": self.target.name,
+            "params": {k: dict(v) for k, v in self.params.items()},
+        }
+
+
+def _short(v: Scalar) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def searched_names(loaded: LoadedSpace) -> set[str]:
+    """``pass.param`` names whose values the space leaves open (not fixed)."""
+    return {
+        f"{p}.{k}" for p, vals in loaded.values.items() for k, v in vals.items() if not isinstance(v, Fixed)
+    }
 
 
 def chain_label(chain: list[str] | tuple[str, ...]) -> str:

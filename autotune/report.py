@@ -108,7 +108,11 @@ def build_report(study: optuna.Study, space: Space) -> Report:
     winner, feasible, note = None, False, "no trial completed yet"
     if front:
         w = _choose([r for r in rows if r.on_front], space)
-        winner, feasible, note = w.number, True, f"best by {space.preference.metric} on the feasible front"
+        winner, feasible, note = (
+            w.number,
+            True,
+            f"best by {space.preference.metric} on the feasible front",
+        )
     elif complete:
         w = _closest(complete, space)
         winner, note = w.number, "NO trial meets every constraint: this is the closest one"
@@ -137,21 +141,52 @@ def write_report(report: Report, out_dir: Path) -> None:
     tmp = out_dir / ".trials.csv.tmp"
     with tmp.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["number", "state", "feasible", "on_front", "chain", *param_keys, *metric_keys,
-                    "seconds", *[f"{s}_s" for s in step_names], *[f"{s}_cached" for s in step_names],
-                    "reason"])
+        w.writerow(
+            [
+                "number",
+                "state",
+                "feasible",
+                "on_front",
+                "chain",
+                *param_keys,
+                *metric_keys,
+                "seconds",
+                *[f"{s}_s" for s in step_names],
+                *[f"{s}_cached" for s in step_names],
+                "reason",
+            ]
+        )
         for r in report.rows:
             steps = {s["name"]: s for s in r.steps}
-            w.writerow([
-                r.number, r.state, r.feasible, r.on_front, r.chain,
-                *[r.params.get(k, "") for k in param_keys],
-                *[r.metrics.get(k, "") for k in metric_keys],
-                r.seconds,
-                *[steps[s]["seconds"] if s in steps else "" for s in step_names],
-                *[steps[s]["cache_hit"] if s in steps else "" for s in step_names],
-                r.reason or "",
-            ])
+            w.writerow(
+                [
+                    r.number,
+                    r.state,
+                    r.feasible,
+                    r.on_front,
+                    r.chain,
+                    *[r.params.get(k, "") for k in param_keys],
+                    *[r.metrics.get(k, "") for k in metric_keys],
+                    r.seconds,
+                    *[steps[s]["seconds"] if s in steps else "" for s in step_names],
+                    *[steps[s]["cache_hit"] if s in steps else "" for s in step_names],
+                    r.reason or "",
+                ]
+            )
     tmp.replace(out_dir / "trials.csv")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _varying(rows: list[TrialRow]) -> set[str]:
+    """Parameters whose value is not the same in every trial (the ones worth showing)."""
+    seen: dict[str, set[str]] = {}
+    for r in rows:
+        for k, v in r.params.items():
+            seen.setdefault(k, set()).add(str(v))
+    return {k for k, vals in seen.items() if len(vals) > 1 or k == "build.precision"}
 
 
 def print_report(report: Report, console: Any) -> None:
@@ -166,24 +201,42 @@ def print_report(report: Report, console: Any) -> None:
         + (f"; constraints: {'; '.join(report.constraints)}" if report.constraints else "")
     )
     table = Table(title="Feasible Pareto front" if report.front else "No feasible trial")
-    for col in ("trial", "chain / params", "accuracy", "PyTorch acc", "p50 ms", "p90 ms", "decode tok/s", "MB", "peak MB"):
+    for col in (
+        "trial",
+        "chain / params",
+        "accuracy",
+        "PyTorch acc",
+        "p50 ms",
+        "p90 ms",
+        "decode tok/s",
+        "MB",
+        "peak MB",
+    ):
         table.add_column(col, justify="left" if col == "chain / params" else "right")
-    shown = [report.row(n) for n in report.front] or [
-        report.row(report.winner)] if report.winner is not None else []
+    shown = [report.row(n) for n in report.front]
+    if not shown and report.winner is not None:
+        shown = [report.row(report.winner)]
+    varying = _varying(report.rows)
     for r in shown:
         m = r.metrics
-        params = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in r.params.items()
-                           if not k.startswith(("lora.warmup", "lora.max_length")))
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k in varying)
         mark = " *" if r.number == report.winner else ""
         table.add_row(
-            f"{r.number}{mark}", f"{r.chain}\n{params}", f"{m.get('accuracy', math.nan):.3f}",
-            f"{m.get('torch_accuracy', math.nan):.3f}", f"{m.get('latency_p50_ms', math.nan):.1f}",
-            f"{m.get('latency_p90_ms', math.nan):.1f}", f"{m.get('decode_tokens_per_s', math.nan):.0f}",
-            f"{m.get('size_mb', math.nan):.0f}", f"{m.get('peak_rss_mb', math.nan):.0f}",
+            f"{r.number}{mark}",
+            f"{r.chain.replace('>merge>', '>')}: {params}",
+            f"{m.get('accuracy', math.nan):.3f}",
+            f"{m.get('torch_accuracy', math.nan):.3f}",
+            f"{m.get('latency_p50_ms', math.nan):.1f}",
+            f"{m.get('latency_p90_ms', math.nan):.1f}",
+            f"{m.get('decode_tokens_per_s', math.nan):.0f}",
+            f"{m.get('size_mb', math.nan):.0f}",
+            f"{m.get('peak_rss_mb', math.nan):.0f}",
         )
     console.print(table)
     if report.winner is not None:
-        console.print(f"winner: trial {report.winner} ({report.note}); "
-                      f"export it with: autotune export DIR --trial {report.winner}")
+        console.print(
+            f"winner: trial {report.winner} ({report.note}); "
+            f"export it with: autotune export DIR --trial {report.winner}"
+        )
     else:
         console.print(report.note)

@@ -32,8 +32,14 @@ METRICS: dict[str, str] = {
     "peak_rss_mb": "peak resident memory of the inference session's process, MB",
 }
 Metric = Literal[
-    "accuracy", "torch_accuracy", "latency_p50_ms", "latency_p90_ms",
-    "decode_tokens_per_s", "prompt_tokens_per_s", "size_mb", "peak_rss_mb",
+    "accuracy",
+    "torch_accuracy",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "decode_tokens_per_s",
+    "prompt_tokens_per_s",
+    "size_mb",
+    "peak_rss_mb",
 ]
 
 
@@ -226,7 +232,8 @@ def resolve_pass_values(space: Space, base: Path | None = None) -> dict[str, dic
         known = {p.name for p in cls.params}
         for key in given:
             if key not in known:
-                raise KeyError(f"passes.{name}.{key}: unknown parameter of {name}; known: {', '.join(sorted(known)) or 'none'}")
+                listed = ", ".join(sorted(known)) or "none"
+                raise KeyError(f"passes.{name}.{key}: unknown parameter of {name}; known: {listed}")
         values = {}
         for spec in cls.params:
             try:

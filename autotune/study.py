@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -19,7 +18,7 @@ from autotune.cache import Cache
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.models import prepare_model
-from autotune.planning import TrialPlan, plan_trial
+from autotune.planning import TrialPlan, plan_trial, searched_names
 from autotune.runner import TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
@@ -50,7 +49,9 @@ def pick_target(loaded: LoadedSpace, name: str | None) -> Target:
             raise AutotuneError(f"--target {name}: the space declares only {', '.join(names)}")
         target = get_target(name)
         if not target.available():
-            raise AutotuneError(f"--target {name}: not available on this machine (no {target.execution_provider})")
+            raise AutotuneError(
+                f"--target {name}: not available on this machine (no {target.execution_provider})"
+            )
         return target
     for n in names:  # the first declared target this machine can run
         if TARGETS[n].available():
@@ -82,11 +83,16 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
         if not create:
             return optuna.load_study(study_name=name, storage=storage, sampler=_sampler(space))
         study = optuna.create_study(
-            study_name=name, storage=storage, sampler=_sampler(space), load_if_exists=True,
+            study_name=name,
+            storage=storage,
+            sampler=_sampler(space),
+            load_if_exists=True,
             directions=[o.direction for o in space.objectives],
         )
     except (ImportError, ModuleNotFoundError) as exc:
-        raise AutotuneError(f"storage {storage}: driver missing ({exc}); for PostgreSQL: pip install 'autotune[postgres]'") from None
+        raise AutotuneError(
+            f"storage {storage}: driver missing ({exc}); for PostgreSQL: pip install 'autotune[postgres]'"
+        ) from None
     except KeyError:
         raise AutotuneError(f"storage {storage}: no study named {name!r}") from None
     except Exception as exc:
@@ -138,7 +144,8 @@ def _alive(pid: int) -> bool:
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count towards n_trials: finished or running, not those cut by an interruption."""
     return sum(
-        1 for t in study.get_trials(deepcopy=False)
+        1
+        for t in study.get_trials(deepcopy=False)
         if t.state != TrialState.WAITING and not t.user_attrs.get(INTERRUPTED)
     )
 
@@ -159,8 +166,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
 
 def _sweep(study: optuna.Study, trial: optuna.Trial, plan: TrialPlan, loaded: LoadedSpace) -> None:
     """Queue the same fine-tune at every other precision the target allows (cheap: cached)."""
-    from autotune.planning import target_values
     from autotune.params import Choice
+    from autotune.planning import target_values
 
     values = target_values(loaded, plan.target, "build", "precision", loaded.values["build"]["precision"])
     if not isinstance(values, Choice) or "build" not in plan.params or "quantize" in plan.chain:
@@ -187,13 +194,21 @@ def run_study(
     if counted_trials(study) >= space.study.n_trials:
         return StudyRun(study, target, 0.0, 0)
     cache = Cache(out_dir / "cache")
-    log(f"preparing model {loaded.space.model.model_dump(exclude_none=True, exclude_defaults=True)}")
+    source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
+    log(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
     model = prepare_model(space.model, cache, loaded.base_dir)
     data = load_task_data(space.data, loaded.base_dir)
     study.set_user_attr("labels", list(data.labels))
     log(f"data: {len(data.train)} train / {len(data.eval)} eval rows, labels {', '.join(data.labels)}")
-    runner = TrialRunner(space=space, model=model, data=data, cache=cache, seed=space.study.seed,
-                         log=lambda m: log(f"  {m}"))
+    runner = TrialRunner(
+        space=space,
+        model=model,
+        data=data,
+        cache=cache,
+        seed=space.study.seed,
+        log=lambda m: log(f"  {m}"),
+    )
+    varying = searched_names(loaded)
     new = 0
     while counted_trials(study) < space.study.n_trials:
         if space.study.timeout and time.perf_counter() - start > space.study.timeout:
@@ -205,7 +220,7 @@ def run_study(
         try:
             plan = plan_trial(trial, loaded, target)
             trial.set_user_attr("plan", plan.to_dict())
-            log(f"trial {trial.number}: {_describe(plan)}")
+            log(f"trial {trial.number}: {plan.describe(varying)}")
             t0 = time.perf_counter()
             outcome = runner.run(plan)
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
@@ -218,17 +233,14 @@ def run_study(
             return StudyRun(study, target, time.perf_counter() - start, new, interrupted=True)
         new += 1
         log(f"trial {trial.number}: {_summary(outcome)} ({time.perf_counter() - t0:.1f} s)")
-        if space.study.precision_sweep and outcome.state == "complete" and outcome.steps and not outcome.steps[0].cache_hit:
+        if (
+            space.study.precision_sweep
+            and outcome.state == "complete"
+            and outcome.steps
+            and not outcome.steps[0].cache_hit
+        ):
             _sweep(study, trial, plan, loaded)
     return StudyRun(study, target, time.perf_counter() - start, new)
-
-
-def _describe(plan: TrialPlan) -> str:
-    parts = []
-    for name in plan.chain:
-        vals = ", ".join(f"{k}={v}" for k, v in plan.params[name].items())
-        parts.append(f"{name}({vals})" if vals else name)
-    return " > ".join(parts)
 
 
 def _summary(outcome: TrialOutcome) -> str:
@@ -237,6 +249,8 @@ def _summary(outcome: TrialOutcome) -> str:
     if outcome.state != "complete":
         return f"{outcome.state}: {outcome.reason}{cached}"
     m = outcome.metrics
-    return (f"accuracy {m['accuracy']:.3f} (PyTorch {m.get('torch_accuracy', float('nan')):.3f}), "
-            f"p90 {m['latency_p90_ms']:.1f} ms, {m['decode_tokens_per_s']:.0f} tok/s, "
-            f"{m['size_mb']:.0f} MB{cached}")
+    return (
+        f"accuracy {m['accuracy']:.3f} (PyTorch {m.get('torch_accuracy', float('nan')):.3f}), "
+        f"p90 {m['latency_p90_ms']:.1f} ms, {m['decode_tokens_per_s']:.0f} tok/s, "
+        f"{m['size_mb']:.0f} MB{cached}"
+    )

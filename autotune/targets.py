@@ -27,10 +27,7 @@ class Target:
         import onnxruntime as ort
         import torch
 
-        return (
-            torch.cuda.is_available()
-            and self.execution_provider in ort.get_available_providers()
-        )
+        return torch.cuda.is_available() and self.execution_provider in ort.get_available_providers()
 
 
 TARGETS: dict[str, Target] = {
@@ -38,7 +35,12 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("cpu", "CPUExecutionProvider", "cpu", "", "cpu", ("int4", "int8", "fp32")),
         Target(
-            "cuda", "CUDAExecutionProvider", "cuda", "cuda", "cuda", ("int4", "fp16", "bf16", "fp32")
+            "cuda",
+            "CUDAExecutionProvider",
+            "cuda",
+            "cuda",
+            "cuda",
+            ("int4", "fp16", "bf16", "fp32"),
         ),
     )
 }

@@ -7,7 +7,7 @@ an evaluation needs them.
 from ._base import EvalTask, Evaluator, EvaluatorError, ModelArtifact
 from ._constrained import Choice, Decoder, candidate_sequences, choose_label
 from ._registry import evaluator_names, get_evaluator, register_evaluator
-from .accuracy import AccuracyEvaluator, evaluate_hf_model
+from .accuracy import AccuracyEvaluator, evaluate_hf_model, predict_labels
 from .latency import LatencyEvaluator
 from .size import SizeEvaluator
 
@@ -26,5 +26,6 @@ __all__ = [
     "evaluate_hf_model",
     "evaluator_names",
     "get_evaluator",
+    "predict_labels",
     "register_evaluator",
 ]

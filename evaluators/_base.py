@@ -73,11 +73,11 @@ class Evaluator(ABC):
         """Measure ``artifact`` on ``task``."""
 
 
-def require_kind(evaluator: Evaluator, artifact: ModelArtifact, *kinds: ArtifactKind) -> None:
+def require_kind(name: str, artifact: ModelArtifact, *kinds: ArtifactKind) -> None:
     """Raise a clear EvaluatorError unless the artifact is of one of ``kinds`` and exists."""
     if artifact.kind not in kinds:
         raise EvaluatorError(
-            f"evaluator {evaluator.name!r} accepts artifacts of kind {list(kinds)}, "
+            f"evaluator {name!r} accepts artifacts of kind {list(kinds)}, "
             f"got {artifact.kind!r} ({artifact.path})"
         )
     if not artifact.path.is_dir():

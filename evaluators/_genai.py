@@ -12,6 +12,7 @@ import numpy.typing as npt
 import onnxruntime_genai as og  # type: ignore[import-untyped]
 
 from ._base import EvaluatorError
+from ._constrained import Choice, candidate_sequences, choose_label
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,19 @@ class GenaiDecoder:
             raise RuntimeError("feed() before start()")
         self._generator.append_tokens(np.asarray([token_id], dtype=np.int32))
         return last_logits(self._generator)
+
+
+def predict_genai(
+    session: GenaiSession, prompts: Sequence[str], label_set: Sequence[str], eos: bool = True
+) -> list[Choice]:
+    """Constrained label choice for every prompt, tokenized by the session's own tokenizer."""
+    eos_id = session.eos_id() if eos else None
+    cands = [candidate_sequences(session.encode, p, label_set, eos_id) for p in prompts]
+    decoder = GenaiDecoder(session, answer_tokens=max(len(s) for c in cands for s in c))
+    return [
+        choose_label(decoder, session.encode(p), c, label_set)
+        for p, c in zip(prompts, cands, strict=True)
+    ]
 
 
 def runtime_versions() -> dict[str, str]:

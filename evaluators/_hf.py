@@ -13,8 +13,8 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from ._base import EvalTask, EvaluatorError
-from ._constrained import Choice, candidate_sequences, choose_label
+from ._base import EvaluatorError
+from ._constrained import Choice, Encode, candidate_sequences, choose_label
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
 _DTYPE_KWARG = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
@@ -27,10 +27,22 @@ class HfDecoder:
         self._model = model
         self._device = next(model.parameters()).device
         self._cache: dict[str, Any] = {}
+        # Project only the last position onto the vocabulary (transformers >= 4.50).
+        self._last_only: dict[str, Any] = {"logits_to_keep": 1}
+
+    def _forward(self, input_ids: torch.Tensor) -> Any:
+        try:
+            return self._model(
+                input_ids=input_ids, use_cache=True, **self._cache, **self._last_only
+            )
+        except TypeError as exc:
+            if not self._last_only or "logits_to_keep" not in str(exc):
+                raise
+            self._last_only = {}
+            return self._model(input_ids=input_ids, use_cache=True, **self._cache)
 
     def _run(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
-        input_ids = torch.tensor([list(ids)], dtype=torch.long, device=self._device)
-        out = self._model(input_ids=input_ids, use_cache=True, **self._cache)
+        out = self._forward(torch.tensor([list(ids)], dtype=torch.long, device=self._device))
         # transformers >= 5.24 names the cache `cache`; earlier versions `past_key_values`.
         fields = getattr(type(out), "__dataclass_fields__", {})
         key = "cache" if "cache" in fields else "past_key_values"
@@ -46,7 +58,7 @@ class HfDecoder:
         return self._run([token_id])
 
 
-def _encoder(tokenizer: PreTrainedTokenizerBase) -> Any:
+def _encoder(tokenizer: PreTrainedTokenizerBase) -> Encode:
     def encode(text: str) -> list[int]:
         ids: list[int] = tokenizer(text)["input_ids"]
         return ids
@@ -66,25 +78,29 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 def predict_hf(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, task: EvalTask
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    label_set: Sequence[str],
+    eos: bool = True,
 ) -> list[Choice]:
-    """Constrained label choice for every prompt of ``task`` with an already-loaded model.
+    """Constrained label choice for every prompt with an already-loaded model.
 
     The model is put in eval mode for the duration and restored afterwards; inputs go to
     the device of its parameters.
     """
     eos_id: int | None = None
-    if task.eos:
+    if eos:
         if tokenizer.eos_token_id is None:
-            raise EvaluatorError("task.eos is set but the tokenizer has no EOS token")
+            raise EvaluatorError("eos is set but the tokenizer has no EOS token")
         eos_id = int(tokenizer.eos_token_id)
     encode = _encoder(tokenizer)
     decoder = HfDecoder(model)
     choices = []
     with _eval_mode(model):
-        for prompt in task.prompts:
-            cands = candidate_sequences(encode, prompt, task.label_set, eos_id)
-            choices.append(choose_label(decoder, encode(prompt), cands, task.label_set))
+        for prompt in prompts:
+            cands = candidate_sequences(encode, prompt, label_set, eos_id)
+            choices.append(choose_label(decoder, encode(prompt), cands, label_set))
     return choices
 
 

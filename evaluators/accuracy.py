@@ -6,12 +6,31 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._base import EvalTask, Evaluator, ModelArtifact, require_kind
-from ._constrained import Choice, candidate_sequences, choose_label
+from ._constrained import Choice
 from ._metric import label_accuracy
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
+
+
+def predict_labels(
+    artifact: ModelArtifact, prompts: Sequence[str], label_set: Sequence[str], *, eos: bool = True
+) -> list[Choice]:
+    """The label (always one of ``label_set``) the artifact gives each prompt.
+
+    The model is loaded once: "hf" with transformers in float32, "onnx-genai" in ONNX
+    Runtime GenAI on the artifact's provider, with its own tokenizer.
+    """
+    require_kind(AccuracyEvaluator.name, artifact, "hf", "onnx-genai")
+    if artifact.kind == "hf":
+        from ._hf import load_hf, predict_hf
+
+        model, tokenizer = load_hf(artifact.path, artifact.provider)
+        return predict_hf(model, tokenizer, prompts, label_set, eos)
+    from ._genai import load_genai, predict_genai
+
+    return predict_genai(load_genai(artifact.path, artifact.provider), prompts, label_set, eos)
 
 
 def _metrics(task: EvalTask, choices: Sequence[Choice]) -> dict[str, Any]:
@@ -36,36 +55,19 @@ def evaluate_hf_model(
     """
     from ._hf import predict_hf
 
-    return _metrics(task, predict_hf(model, tokenizer, task))
-
-
-def _predict_genai(artifact: ModelArtifact, task: EvalTask) -> list[Choice]:
-    from ._genai import GenaiDecoder, load_genai
-
-    session = load_genai(artifact.path, artifact.provider)
-    eos_id = session.eos_id() if task.eos else None
-    cands = [candidate_sequences(session.encode, p, task.label_set, eos_id) for p in task.prompts]
-    decoder = GenaiDecoder(session, answer_tokens=max(len(s) for c in cands for s in c))
-    return [
-        choose_label(decoder, session.encode(p), c, task.label_set)
-        for p, c in zip(task.prompts, cands, strict=True)
-    ]
+    return _metrics(task, predict_hf(model, tokenizer, task.prompts, task.label_set, task.eos))
 
 
 class AccuracyEvaluator(Evaluator):
     """Accuracy, per-label recall and confusion matrix of constrained label predictions.
 
-    "hf" artifacts are loaded with transformers in float32; "onnx-genai" artifacts run in
-    ONNX Runtime GenAI on the artifact's provider, tokenized by its own tokenizer.
+    Returns {"accuracy", "n", "per_label_recall" ({label: float | None}, None for a label
+    without gold examples), "confusion" ({"labels", "matrix"}: rows gold, columns
+    predicted), "predictions"}.
     """
 
     name: ClassVar[str] = "accuracy"
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
-        require_kind(self, artifact, "hf", "onnx-genai")
-        if artifact.kind == "hf":
-            from ._hf import load_hf, predict_hf
-
-            model, tokenizer = load_hf(artifact.path, artifact.provider)
-            return _metrics(task, predict_hf(model, tokenizer, task))
-        return _metrics(task, _predict_genai(artifact, task))
+        choices = predict_labels(artifact, task.prompts, task.label_set, eos=task.eos)
+        return _metrics(task, choices)

@@ -51,7 +51,7 @@ class LatencyEvaluator(Evaluator):
         self.timeout_s = timeout_s
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
-        require_kind(self, artifact, "onnx-genai")
+        require_kind(self.name, artifact, "onnx-genai")
         request = {
             "path": str(artifact.path),
             "provider": artifact.provider,

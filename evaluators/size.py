@@ -18,7 +18,7 @@ class SizeEvaluator(Evaluator):
     name: ClassVar[str] = "size"
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask | None = None) -> dict[str, Any]:
-        require_kind(self, artifact, "hf", "onnx-genai")
+        require_kind(self.name, artifact, "hf", "onnx-genai")
         files = [p for p in artifact.path.rglob("*") if p.is_file()]
         total = sum(p.stat().st_size for p in files)
         onnx = sum(p.stat().st_size for p in files if p.name.endswith(_ONNX_SUFFIXES))

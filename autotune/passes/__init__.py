@@ -4,4 +4,12 @@ from autotune.passes import build, lora, merge, quantize  # noqa: F401  (registr
 from autotune.passes._base import Artifact, ArtifactKind, Pass, PassContext
 from autotune.passes._registry import get_pass, pass_names, register_pass
 
-__all__ = ["Artifact", "ArtifactKind", "Pass", "PassContext", "get_pass", "pass_names", "register_pass"]
+__all__ = [
+    "Artifact",
+    "ArtifactKind",
+    "Pass",
+    "PassContext",
+    "get_pass",
+    "pass_names",
+    "register_pass",
+]

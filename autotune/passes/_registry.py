@@ -24,9 +24,7 @@ def get_pass(name: str) -> type[Pass]:
     try:
         return _PASSES[name]
     except KeyError:
-        raise SpaceError(
-            f"unknown pass {name!r}; known passes: {', '.join(sorted(_PASSES))}"
-        ) from None
+        raise SpaceError(f"unknown pass {name!r}; known passes: {', '.join(sorted(_PASSES))}") from None
 
 
 def pass_names() -> list[str]:

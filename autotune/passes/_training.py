@@ -25,11 +25,30 @@ def encode_examples(
         full = tokenizer(text + ex.label)["input_ids"]
         if full[: len(p_ids)] != p_ids:  # the label merged with the prompt's last token
             full = p_ids + tokenizer(ex.label, add_special_tokens=False)["input_ids"]
-        ids = (full + [eos])[-max_length:]
+        ids = [*full, eos][-max_length:]
         n_prompt = len(ids) - (len(full) + 1 - len(p_ids))
         labels = [-100] * n_prompt + ids[n_prompt:]
         out.append((ids, labels))
     return out
+
+
+def answer_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
+    """Cross-entropy on the answer tokens, projecting only their positions through the LM head.
+
+    The head (vocabulary x hidden) is a large share of a small model's compute; the prompt's
+    positions carry no loss, so their logits are never computed. Models with logit soft-capping
+    take the plain path.
+    """
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base.config, "final_logit_softcapping", None):
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    return F.cross_entropy(logits, targets[keep])
 
 
 def train(
@@ -80,15 +99,13 @@ def train(
             ids[row, : len(x)] = torch.tensor(x)
             labels[row, : len(y)] = torch.tensor(y)
             mask[row, : len(x)] = 1
-        out = model(
-            input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)
-        )
-        out.loss.backward()
+        loss = answer_loss(model, ids.to(device), mask.to(device), labels.to(device))
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(out.loss.detach()))
+        losses.append(float(loss.detach()))
         if log and (step + 1) % max(1, steps // 5) == 0:
             recent = losses[-max(1, steps // 5) :]
             log(f"step {step + 1}/{steps} loss {sum(recent) / len(recent):.3f}")

@@ -29,8 +29,11 @@ def matmulnbits_attributes(model_dir: Path) -> list[dict[str, int]]:
 
     graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
     return [
-        {a.name: int(onnx.helper.get_attribute_value(a)) for a in node.attribute
-         if a.name in ("bits", "block_size", "accuracy_level")}
+        {
+            a.name: int(onnx.helper.get_attribute_value(a))
+            for a in node.attribute
+            if a.name in ("bits", "block_size", "accuracy_level")
+        }
         for node in graph.node
         if node.op_type == "MatMulNBits"
     ]
@@ -44,21 +47,38 @@ class Build(Pass):
     output_kind = "onnx"
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec(
-            "precision", "str", "int4", "weight precision of the ONNX model",
-            Choice(("int4", "int8", "fp32")), allowed=("int4", "int8", "fp16", "bf16", "fp32"),
+            "precision",
+            "str",
+            "int4",
+            "weight precision of the ONNX model",
+            Choice(("int4", "int8", "fp32")),
+            allowed=("int4", "int8", "fp16", "bf16", "fp32"),
         ),
         ParamSpec(
-            "block_size", "int", 32, "MatMulNBits quantization block size",
-            Choice((32, 64, 128)), allowed=(16, 32, 64, 128, 256), when=_quantized,
+            "block_size",
+            "int",
+            32,
+            "MatMulNBits quantization block size",
+            Choice((32, 64, 128)),
+            allowed=(16, 32, 64, 128, 256),
+            when=_quantized,
         ),
         ParamSpec(
-            "accuracy_level", "int", 4, "MatMulNBits compute precision (1 fp32, 2 fp16, 3 bf16, 4 int8)",
-            allowed=(1, 2, 3, 4), when=_quantized,
+            "accuracy_level",
+            "int",
+            4,
+            "MatMulNBits compute precision (1 fp32, 2 fp16, 3 bf16, 4 int8)",
+            allowed=(1, 2, 3, 4),
+            when=_quantized,
         ),
         ParamSpec("is_symmetric", "bool", True, "symmetric weight quantization", when=_quantized),
         ParamSpec(
-            "algo_config", "str", "default", "weight quantization method",
-            allowed=("default", "rtn", "k_quant"), when=_quantized,
+            "algo_config",
+            "str",
+            "default",
+            "weight quantization method",
+            allowed=("default", "rtn", "k_quant"),
+            when=_quantized,
         ),
     )
 
@@ -79,9 +99,19 @@ class Build(Pass):
         precision = str(params["precision"])
         hf_cache = out.parent / f".{out.name}-hf"
         cmd = [
-            sys.executable, "-m", "onnxruntime_genai.models.builder",
-            "-i", str(source.path), "-o", str(out), "-p", precision,
-            "-e", ctx.target.builder_ep, "-c", str(hf_cache),
+            sys.executable,
+            "-m",
+            "onnxruntime_genai.models.builder",
+            "-i",
+            str(source.path),
+            "-o",
+            str(out),
+            "-p",
+            precision,
+            "-e",
+            ctx.target.builder_ep,
+            "-c",
+            str(hf_cache),
         ]
         extra = [f"hf_remote={str(ctx.model.trust_remote_code).lower()}"]
         if precision in _QUANTIZED:
@@ -115,7 +145,9 @@ class Build(Pass):
         for attr in ("block_size", "accuracy_level"):
             seen = {n.get(attr) for n in nodes}
             if seen != {params[attr]}:
-                raise StepFailed(f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})")
+                raise StepFailed(
+                    f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})"
+                )
         return {"nodes": len(nodes), "bits": sorted({n.get("bits", 0) for n in nodes})}
 
 

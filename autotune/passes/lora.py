@@ -32,26 +32,59 @@ class LoRA(Pass):
     output_kind = "adapter"
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("rank", "int", 8, "LoRA rank r", Choice((4, 8, 16, 32)), minimum=1, maximum=1024),
-        ParamSpec("alpha", "int", 16, "LoRA alpha (scale = alpha / rank)", Choice((8, 16, 32, 64)), minimum=1),
-        ParamSpec("dropout", "float", 0.05, "LoRA dropout", Choice((0.0, 0.05, 0.1)), minimum=0.0, maximum=0.9),
         ParamSpec(
-            "learning_rate", "float", 1e-3, "AdamW peak learning rate",
-            FloatRange(1e-4, 3e-3, log=True), minimum=1e-7, maximum=1.0,
+            "alpha",
+            "int",
+            16,
+            "LoRA alpha (scale = alpha / rank)",
+            Choice((8, 16, 32, 64)),
+            minimum=1,
         ),
         ParamSpec(
-            "target_modules", "str_list", _ALL_LINEAR,
+            "dropout",
+            "float",
+            0.05,
+            "LoRA dropout",
+            Choice((0.0, 0.05, 0.1)),
+            minimum=0.0,
+            maximum=0.9,
+        ),
+        ParamSpec(
+            "learning_rate",
+            "float",
+            1e-3,
+            "AdamW peak learning rate",
+            FloatRange(1e-4, 3e-3, log=True),
+            minimum=1e-7,
+            maximum=1.0,
+        ),
+        ParamSpec(
+            "target_modules",
+            "str_list",
+            _ALL_LINEAR,
             "module names to adapt (comma-separated or a list), or all-linear",
             Choice(("q_proj,v_proj", _ALL_LINEAR)),
         ),
         ParamSpec("steps", "int", 40, "optimizer steps", minimum=1),
         ParamSpec("batch_size", "int", 8, "examples per step", minimum=1),
-        ParamSpec("warmup_ratio", "float", 0.1, "share of steps spent warming up", minimum=0.0, maximum=1.0),
+        ParamSpec(
+            "warmup_ratio",
+            "float",
+            0.1,
+            "share of steps spent warming up",
+            minimum=0.0,
+            maximum=1.0,
+        ),
         ParamSpec("max_length", "int", 256, "longest tokenized example kept", minimum=8),
     )
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
-        return {"model": ctx.model.fingerprint, "data": ctx.data.fingerprint, "seed": ctx.seed,
-                "device": ctx.target.torch_device}
+        return {
+            "model": ctx.model.fingerprint,
+            "data": ctx.data.fingerprint,
+            "seed": ctx.seed,
+            "device": ctx.target.torch_device,
+        }
 
     def load_base(self, ctx: PassContext, params: Mapping[str, Scalar]) -> Any:
         import torch
@@ -84,9 +117,7 @@ class LoRA(Pass):
             model = get_peft_model(model, config)
         except ValueError as exc:
             raise InvalidCombination(f"{self.name}.target_modules: {str(exc).splitlines()[0]}") from None
-        encoded = encode_examples(
-            ctx.data.train, ctx.data.prompt, tokenizer, int(params["max_length"])
-        )
+        encoded = encode_examples(ctx.data.train, ctx.data.prompt, tokenizer, int(params["max_length"]))
         history = train(
             model,
             encoded,
@@ -102,8 +133,11 @@ class LoRA(Pass):
         model.save_pretrained(out)
         (out / "train_log.json").write_text(json.dumps(history))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        return {"trainable_parameters": trainable, "final_loss": history["final_loss"],
-                "train_seconds": history["train_seconds"]}
+        return {
+            "trainable_parameters": trainable,
+            "final_loss": history["final_loss"],
+            "train_seconds": history["train_seconds"],
+        }
 
 
 class QLoRA(LoRA):

@@ -37,7 +37,11 @@ class OrtDynamicInt8(Pass):
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
+        import logging
+
         from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        logging.getLogger().setLevel(logging.ERROR)  # it warns on the root logger about pre-processing
 
         for item in source.path.iterdir():
             if item.is_file() and not item.name.startswith(("model.onnx", "autotune-", "build.log")):

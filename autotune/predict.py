@@ -1,0 +1,46 @@
+"""Answering with an exported model, like the cookbook's app: a phrase in, one label out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from autotune.data import PromptFormat
+from autotune.errors import AutotuneError
+from autotune.export import TASK_FILE
+
+__all__ = ["predict"]
+
+
+def predict(model_dir: Path, phrases: Sequence[str], provider: str | None = None) -> list[str]:
+    """The label an exported model gives each phrase (always one of its labels)."""
+    from evaluators import EvaluatorError, ModelArtifact, predict_labels
+
+    task_file = model_dir / TASK_FILE
+    if not task_file.is_file():
+        raise AutotuneError(
+            f"--model {model_dir}: not an exported model (no {TASK_FILE}); use `autotune export`"
+        )
+    task = json.loads(task_file.read_text())
+    chat = task.get("chat") or {}
+    fmt = PromptFormat(
+        task["text_column"],
+        task["label_column"],
+        task.get("template"),
+        chat.get("user"),
+        chat.get("system"),
+    )
+    tokenizer = None
+    if fmt.chat_user:
+        from autotune.models import load_tokenizer
+
+        tokenizer = load_tokenizer(str(model_dir))
+    labels = list(task["labels"])
+    prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
+    target = provider or ("cuda" if task.get("provider") == "cuda" else "cpu")
+    try:
+        choices = predict_labels(ModelArtifact(model_dir, "onnx-genai", target), prompts, labels)
+    except EvaluatorError as exc:
+        raise AutotuneError(str(exc)) from None
+    return [c.label for c in choices]

@@ -1,0 +1,60 @@
+"""Shared fixtures: caches in a temp folder, the tiny space, one finished tiny study."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="autotune-tests-"))
+for var, sub in (
+    ("HF_HOME", "hf"),
+    ("HF_DATASETS_CACHE", "hf/datasets"),
+    ("XDG_CACHE_HOME", "xdg"),
+):
+    os.environ.setdefault(var, str(_HOME / sub))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+ASSETS = Path(__file__).parent / "assets"
+TINY_DATA = ASSETS / "tiny_emotions.jsonl"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_raw(**changes: object) -> dict:
+    """The shipped tiny space as a dict, pointed at the tiny test data, with ``changes`` merged."""
+    raw = yaml.safe_load((REPO / "search_spaces" / "tiny.yaml").read_text())
+    raw["data"]["path"] = str(TINY_DATA)
+    raw["data"]["eval"] = {"fraction": 0.25, "seed": 0}
+    for dotted, value in changes.items():
+        node = raw
+        *head, last = dotted.split("__")
+        for part in head:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return raw
+
+
+def write_space(path: Path, raw: dict) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 3-trial study of the tiny model, run once through the CLI."""
+    from autotune.cli import main
+
+    root = tmp_path_factory.mktemp("study")
+    space = write_space(root / "tiny.yaml", tiny_raw())
+    out = root / "out"
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "3"]) == 0
+    return out

@@ -1,0 +1,65 @@
+"""The registry, the package's exports and the validation of the frozen records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import evaluators
+from evaluators import (
+    AccuracyEvaluator,
+    EvalTask,
+    Evaluator,
+    LatencyEvaluator,
+    ModelArtifact,
+    get_evaluator,
+    register_evaluator,
+)
+
+
+def test_get_evaluator_builds_registered_classes_with_kwargs() -> None:
+    assert isinstance(get_evaluator("accuracy"), AccuracyEvaluator)
+    latency = get_evaluator("latency", repeats=5)
+    assert isinstance(latency, LatencyEvaluator) and latency.repeats == 5
+    assert evaluators.evaluator_names() == ["accuracy", "latency", "size"]
+
+
+def test_unknown_names_list_the_known_ones() -> None:
+    with pytest.raises(
+        ValueError, match="unknown evaluator 'speed'; known evaluators: accuracy, latency, size"
+    ):
+        get_evaluator("speed")
+
+
+def test_a_second_class_cannot_take_a_name() -> None:
+    class Other(Evaluator):
+        name: ClassVar[str] = "size"
+
+        def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(ValueError, match="'size' is already taken by SizeEvaluator"):
+        register_evaluator(Other)
+    assert register_evaluator(AccuracyEvaluator) is AccuracyEvaluator  # same class: no-op
+
+
+def test_exports() -> None:
+    for name in evaluators.__all__:
+        assert hasattr(evaluators, name)
+
+
+def test_records_validate_and_coerce() -> None:
+    task = EvalTask(["p1", "p2"], ["a", "b"], ["a", "b"])  # type: ignore[arg-type]
+    assert task.prompts == ("p1", "p2") and task.eos
+    with pytest.raises(ValueError, match="2 prompts but 1 labels"):
+        EvalTask(("p1", "p2"), ("a",), ("a", "b"))
+    with pytest.raises(ValueError, match=r"gold labels \['c'\] are not in label_set"):
+        EvalTask(("p1",), ("c",), ("a", "b"))
+    artifact = ModelArtifact("some/dir", "hf")  # type: ignore[arg-type]
+    assert artifact.path == Path("some/dir") and artifact.provider == "cpu"
+    with pytest.raises(ValueError, match="unknown artifact kind 'gguf'"):
+        ModelArtifact(Path("x"), "gguf")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown provider 'dml'"):
+        ModelArtifact(Path("x"), "onnx-genai", "dml")  # type: ignore[arg-type]

@@ -1,0 +1,74 @@
+"""Passes refuse invalid combinations before any work, with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from autotune.data import PromptFormat, TaskData
+from autotune.errors import InvalidCombination
+from autotune.models import PreparedModel
+from autotune.passes import PassContext, get_pass
+from autotune.targets import TARGETS
+
+
+def ctx(target: str = "cpu", upstream: dict | None = None) -> PassContext:
+    data = TaskData((), (), ("a", "b"), PromptFormat("t", "l", "{t}{l}", None), "fp", "x")
+    return PassContext(PreparedModel("m", "m", "fp"), data, TARGETS[target], 0, upstream or {})
+
+
+def test_build_rejects_fp16_on_cpu() -> None:
+    build = get_pass("build")()
+    msg = r"fp16 is not valid on target cpu \(valid: int4, int8, fp32\)"
+    with pytest.raises(InvalidCombination, match=msg):
+        build.check({"precision": "fp16"}, ctx())
+    build.check({"precision": "fp16"}, ctx("cuda"))  # valid there
+
+
+def test_quantize_needs_fp32_build_on_cpu() -> None:
+    q = get_pass("quantize")()
+    q.check({}, ctx(upstream={"build": {"precision": "fp32"}}))
+    with pytest.raises(InvalidCombination, match="needs the fp32 build"):
+        q.check({}, ctx(upstream={"build": {"precision": "int4"}}))
+    with pytest.raises(InvalidCombination, match="CPU chain"):
+        q.check({}, ctx("cuda"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes installed")
+def test_qlora_without_bitsandbytes_is_refused() -> None:
+    with pytest.raises(InvalidCombination, match="qlora needs bitsandbytes"):
+        get_pass("qlora")().check({}, ctx())
+
+
+def test_build_verifies_the_graph(tmp_path: Path) -> None:
+    """The builder can ignore an option silently; the pass reads the built graph to be sure."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(
+        "MatMulNBits",
+        ["a", "b", "s"],
+        ["y"],
+        domain="com.microsoft",
+        K=8,
+        N=8,
+        bits=4,
+        block_size=32,
+        accuracy_level=4,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
+    build = get_pass("build")
+    facts = build._verify(tmp_path, {"block_size": 32, "accuracy_level": 4})  # type: ignore[attr-defined]
+    assert facts == {"nodes": 1, "bits": [4]}
+    from autotune.errors import StepFailed
+
+    with pytest.raises(StepFailed, match="ignored block_size=16"):
+        build._verify(tmp_path, {"block_size": 16, "accuracy_level": 4})  # type: ignore[attr-defined]

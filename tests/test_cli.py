@@ -1,0 +1,97 @@
+"""Bad input gets one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_DATA, tiny_raw, write_space
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autotune.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("autotune: error: ")
+    return lines[0]
+
+
+def test_malformed_space(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    assert "malformed YAML" in one_line_error(run("--space", str(bad), "--out", str(tmp_path / "o")))
+
+
+def test_unknown_pass(tmp_path: Path) -> None:
+    space = write_space(tmp_path / "s.yaml", tiny_raw(chains=[["lora", "merge", "onnx"]]))
+    assert "unknown pass 'onnx'" in one_line_error(run("--space", str(space), "--out", str(tmp_path / "o")))
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["data"]["path"] = "missing.jsonl"
+    space = write_space(tmp_path / "s.yaml", raw)
+    msg = one_line_error(run("--space", str(space), "--out", str(tmp_path / "o")))
+    assert "data file not found" in msg and "missing.jsonl" in msg
+
+
+def test_data_missing_column(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"text": r["phrase"], "tone": r["tone"]}) + "\n"
+            for r in map(json.loads, TINY_DATA.read_text().splitlines())
+        )
+    )
+    raw = tiny_raw()
+    raw["data"]["path"] = str(data)
+    msg = one_line_error(
+        run("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
+    )
+    assert "no column 'phrase'" in msg
+
+
+def test_unknown_label(tmp_path: Path) -> None:
+    rows = [json.loads(x) for x in TINY_DATA.read_text().splitlines()]
+    rows[5]["tone"] = "anger"
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    raw = tiny_raw()
+    raw["data"]["path"] = str(data)
+    msg = one_line_error(
+        run("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
+    )
+    assert "row 6: label 'anger'" in msg
+
+
+def test_bad_override_and_target(tmp_path: Path) -> None:
+    assert "expected key.path=value" in one_line_error(run("--space", "tiny", "--out", str(tmp_path), "oops"))
+    assert "declares only cpu" in one_line_error(
+        run("--space", "tiny", "--out", str(tmp_path), "--target", "cuda")
+    )
+
+
+def test_report_and_predict_on_wrong_folders(tmp_path: Path) -> None:
+    assert "not an autotune output folder" in one_line_error(run("report", str(tmp_path)))
+    assert "not an exported model" in one_line_error(run("predict", "--model", str(tmp_path), "hi"))
+
+
+def test_validate_prints_the_space() -> None:
+    proc = run("validate", "smollm2-emotion")
+    assert proc.returncode == 0 and "valid space 'smollm2-emotion'" in proc.stdout
+    assert "precision={int4|int8|fp32}" in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["phi3", "tiny"])
+def test_validate_shipped(name: str) -> None:
+    assert run("validate", name).returncode == 0

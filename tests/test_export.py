@@ -1,0 +1,77 @@
+"""Export the winner, predict with it, and rebuild it from the exported space."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autotune.cli import main
+from autotune.predict import predict
+from evaluators import AccuracyEvaluator, EvalTask, ModelArtifact
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_study: Path) -> Path:
+    dest = tiny_study / "exported"
+    assert main(["export", str(tiny_study), "--dest", str(dest)]) == 0
+    return dest
+
+
+def test_export_is_self_contained(exported: Path, tiny_study: Path) -> None:
+    names = {p.name for p in exported.iterdir()}
+    assert {
+        "model.onnx",
+        "genai_config.json",
+        "tokenizer.json",
+        "metrics.json",
+        "autotune.yaml",
+        "task.json",
+    } <= names
+    metrics = json.loads((exported / "metrics.json").read_text())
+    report = json.loads((tiny_study / "report.json").read_text())
+    assert metrics["trial"] == report["winner"] and metrics["feasible"] is True
+    space = yaml.safe_load((exported / "autotune.yaml").read_text())
+    assert space["study"]["n_trials"] == 1 and len(space["chains"]) == 1
+    assert all(not isinstance(v, (list, dict)) for p in space["passes"].values() for v in p.values())
+
+
+def test_export_never_overwrites(
+    exported: Path, tiny_study: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(tiny_study), "--dest", str(exported)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (exported / "model.onnx").is_file()
+
+
+def test_predict_matches_the_measured_model(exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = json.loads((exported / "task.json").read_text())
+    phrases = [
+        "I miss my old friends so much.",
+        "We won the championship!",
+        "There is a spider on my bed!",
+    ]
+    labels = predict(exported, phrases)
+    assert all(label in task["labels"] for label in labels)
+    prompts = tuple(f"### Text: {p}\n### The tone is:\n" for p in phrases)
+    measured = AccuracyEvaluator().evaluate(
+        ModelArtifact(exported, "onnx-genai"),
+        EvalTask(prompts, tuple(labels), tuple(task["labels"])),
+    )
+    assert measured["accuracy"] == 1.0  # the evaluator picks exactly what predict answered
+    assert main(["predict", "--model", str(exported), phrases[0]]) == 0
+    assert capsys.readouterr().out.strip() == labels[0]
+
+
+def test_exported_space_reproduces_the_trial(exported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    assert main(["--space", str(exported / "autotune.yaml"), "--out", str(out)]) == 0
+    again = json.loads((out / "report.json").read_text())["rows"][0]
+    original = json.loads((exported / "metrics.json").read_text())
+    assert again["params"] == original["params"]
+    assert again["metrics"]["accuracy"] == pytest.approx(original["metrics"]["accuracy"])
+    assert again["metrics"]["torch_accuracy"] == pytest.approx(original["metrics"]["torch_accuracy"])

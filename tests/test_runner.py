@@ -1,0 +1,63 @@
+"""The runner executes plans with the cache: a precision change must not fine-tune again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autotune.cache import Cache
+from autotune.data import load_task_data
+from autotune.models import prepare_model
+from autotune.planning import TrialPlan
+from autotune.runner import TrialRunner
+from autotune.space_file import load_space
+from autotune.targets import TARGETS
+from tests.conftest import tiny_raw, write_space
+
+pytestmark = pytest.mark.integration
+
+LORA = {
+    "rank": 4,
+    "alpha": 8,
+    "dropout": 0.0,
+    "learning_rate": 0.005,
+    "target_modules": "all-linear",
+    "steps": 2,
+    "batch_size": 4,
+    "warmup_ratio": 0.1,
+    "max_length": 64,
+}
+INT4 = {
+    "precision": "int4",
+    "block_size": 32,
+    "accuracy_level": 4,
+    "is_symmetric": True,
+    "algo_config": "default",
+}
+
+
+def test_precision_change_reuses_the_fine_tune(tmp_path: Path) -> None:
+    loaded = load_space(str(write_space(tmp_path / "s.yaml", tiny_raw())))
+    cache = Cache(tmp_path / "cache")
+    model = prepare_model(loaded.space.model, cache, loaded.base_dir)
+    data = load_task_data(loaded.space.data, loaded.base_dir)
+    runner = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0)
+    cpu = TARGETS["cpu"]
+    first = runner.run(TrialPlan(("lora", "merge", "build"), {"lora": LORA, "merge": {}, "build": INT4}, cpu))
+    assert first.state == "complete", first.reason
+    assert not any(s.cache_hit for s in first.steps)
+    second = runner.run(
+        TrialPlan(
+            ("lora", "merge", "build"),
+            {"lora": LORA, "merge": {}, "build": {"precision": "fp32"}},
+            cpu,
+        )
+    )
+    hits = {s.name: s.cache_hit for s in second.steps}
+    assert hits["lora"] and hits["merge"] and hits["eval-torch"] and not hits["build"]
+    assert second.metrics["torch_accuracy"] == first.metrics["torch_accuracy"]
+    assert second.metrics["size_mb"] > 1.2 * first.metrics["size_mb"]  # fp32 vs int4 weights
+    third = runner.run(TrialPlan(("lora", "merge", "build"), {"lora": LORA, "merge": {}, "build": INT4}, cpu))
+    assert all(s.cache_hit for s in third.steps if s.name != "eval-latency")
+    assert third.metrics["accuracy"] == first.metrics["accuracy"]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autotune.errors import SpaceError
+from autotune.params import Choice, Fixed
+from autotune.space_file import apply_overrides, load_space, shipped_spaces
+from tests.conftest import tiny_raw, write_space
+
+
+@pytest.mark.parametrize("name", ["tiny", "smollm2-emotion", "phi3"])
+def test_shipped_spaces_validate(name: str) -> None:
+    loaded = load_space(name)
+    assert loaded.space.name == name
+    assert "build" in loaded.values and "lora" in loaded.values
+
+
+def test_shipped_names_are_listed() -> None:
+    assert {"tiny", "smollm2-emotion", "phi3"} <= set(shipped_spaces())
+
+
+def test_phi3_space_matches_the_cookbook() -> None:
+    loaded = load_space("phi3")
+    assert loaded.space.model.id == "microsoft/Phi-3-mini-4k-instruct"
+    assert loaded.values["lora"]["target_modules"] == Fixed("qkv_proj,o_proj")
+    assert {t.name for t in loaded.space.targets} == {"cpu", "cuda"}
+    assert loaded.space.data.template is not None and "<|assistant|>" in loaded.space.data.template
+
+
+def test_overrides_merge_typed_values() -> None:
+    loaded = load_space("tiny", ["study.n_trials=7", "passes.lora.rank=[2, 4]", "passes.lora.steps=1"])
+    assert loaded.space.study.n_trials == 7
+    assert loaded.values["lora"]["rank"] == Choice((2, 4))
+    assert loaded.values["lora"]["steps"] == Fixed(1)
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=x"]) == {"a": {"b": 1, "c": "x"}}
+
+
+def _error(tmp_path: Path, raw: dict | str) -> str:
+    path = tmp_path / "space.yaml"
+    if isinstance(raw, str):
+        path.write_text(raw)
+    else:
+        write_space(path, raw)
+    with pytest.raises(SpaceError) as info:
+        load_space(str(path))
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    msg = _error(tmp_path, "name: x\nmodel: {packaged: smollm2-135m-instruct\ndata: [\n")
+    assert "malformed YAML" in msg and "line" in msg
+
+
+def test_unknown_key_points_at_its_line(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["study"]["n_trails"] = 3
+    msg = _error(tmp_path, raw)
+    assert "study.n_trails" in msg and "unknown key" in msg
+    line = next(
+        i
+        for i, text in enumerate((tmp_path / "space.yaml").read_text().splitlines(), 1)
+        if "n_trails" in text
+    )
+    assert f"line {line}:" in msg
+
+
+def test_unknown_pass_lists_the_known_ones(tmp_path: Path) -> None:
+    raw = tiny_raw(chains=[["lora", "merge", "bulid"]])
+    assert "unknown pass 'bulid'; known passes: build, lora, merge, qlora, quantize" in _error(tmp_path, raw)
+
+
+def test_unknown_pass_parameter(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["passes"]["lora"]["rnak"] = 4
+    msg = _error(tmp_path, raw)
+    assert "passes.lora.rnak: unknown parameter of lora" in msg and "rank" in msg
+
+
+def test_bad_parameter_value(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["passes"]["build"]["precision"] = ["int4", "int3"]
+    assert "passes.build.precision: 'int3' is not allowed" in _error(tmp_path, raw)
+
+
+def test_precision_invalid_on_target(tmp_path: Path) -> None:
+    raw = tiny_raw(targets=[{"name": "cpu", "precisions": ["int4", "fp16"]}])
+    assert "not valid on cpu" in _error(tmp_path, raw)
+
+
+def test_chain_kinds_must_connect(tmp_path: Path) -> None:
+    assert "merge takes a adapter model but gets hf" in _error(
+        tmp_path, tiny_raw(chains=[["merge", "build"]])
+    )
+    assert "must end with an ONNX model" in _error(tmp_path, tiny_raw(chains=[["lora", "merge"]]))
+
+
+def test_template_must_end_with_the_label(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["data"]["template"] = "{tone}: {phrase}"
+    assert "template must end with {tone}" in _error(tmp_path, raw)
+
+
+def test_objective_metric_is_checked(tmp_path: Path) -> None:
+    raw = tiny_raw(objectives=[{"metric": "acuracy", "direction": "maximize"}])
+    assert "objectives.0.metric" in _error(tmp_path, raw)
+
+
+def test_missing_space_file_lists_shipped(tmp_path: Path) -> None:
+    with pytest.raises(SpaceError, match=r"no shipped space of that name.*tiny"):
+        load_space(str(tmp_path / "nope.yaml"))

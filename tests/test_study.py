@@ -1,0 +1,113 @@
+"""A real study of the tiny model end to end: runs, resumes, recovers, prunes, reuses the cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autotune.cli import main
+from tests.conftest import tiny_raw, write_space
+
+pytestmark = pytest.mark.integration
+
+
+def test_study_reports_a_front(tiny_study: Path) -> None:
+    report = json.loads((tiny_study / "report.json").read_text())
+    assert len(report["rows"]) == 3
+    complete = [r for r in report["rows"] if r["state"] == "complete"]
+    assert complete, report["rows"]
+    for r in complete:
+        m = r["metrics"]
+        assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["torch_accuracy"] <= 1.0
+        assert 0 < m["latency_p50_ms"] <= m["latency_p90_ms"]
+        assert m["size_mb"] > 1 and m["peak_rss_mb"] > 10 and m["decode_tokens_per_s"] > 0
+        assert [s["name"] for s in r["steps"]][:2] == ["lora", "merge"]
+        assert r["details"]["confusion"]["labels"] == ["sadness", "joy", "fear", "surprise"]
+    assert report["front"] and report["winner"] in report["front"] and report["winner_feasible"]
+    with (tiny_study / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and "lora_cached" in rows[0] and "build_s" in rows[0] and "reason" in rows[0]
+
+
+def test_rerun_resumes_without_new_trials(tiny_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (tiny_study / "study.db").stat().st_size
+    space = tiny_study.parent / "tiny.yaml"
+    assert main(["--space", str(space), "--out", str(tiny_study), "--n-trials", "3"]) == 0
+    assert "0 new trial(s)" in capsys.readouterr().out
+    assert len(json.loads((tiny_study / "report.json").read_text())["rows"]) == 3
+    assert (tiny_study / "study.db").stat().st_size >= before
+
+
+def test_report_command_rewrites_the_files(tiny_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tiny_study / "trials.csv").unlink()
+    assert main(["report", str(tiny_study)]) == 0
+    assert "Feasible Pareto front" in capsys.readouterr().out
+    assert (tiny_study / "trials.csv").is_file()
+
+
+def test_changed_space_is_refused_on_resume(tiny_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = tiny_study.parent / "tiny.yaml"
+    assert main(["--space", str(space), "--out", str(tiny_study), "passes.lora.steps=9"]) == 2
+    assert "made from a different space" in capsys.readouterr().err
+
+
+def test_pruned_when_pytorch_accuracy_misses_the_constraint(tmp_path: Path) -> None:
+    raw = tiny_raw(constraints=[{"metric": "accuracy", "op": ">=", "value": 0.99}])
+    space = write_space(tmp_path / "s.yaml", raw)
+    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    row = report["rows"][0]
+    assert row["state"] == "pruned" and "already misses accuracy >= 0.99" in row["reason"]
+    assert "build" not in [s["name"] for s in row["steps"]]
+    assert report["winner"] is None
+
+
+def test_invalid_combination_fails_the_trial_with_its_reason(tmp_path: Path) -> None:
+    raw = tiny_raw(chains=[["qlora", "merge", "build"]])
+    space = write_space(tmp_path / "s.yaml", raw)
+    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 0
+    row = json.loads((tmp_path / "o" / "report.json").read_text())["rows"][0]
+    assert row["state"] == "fail" and "qlora needs bitsandbytes" in row["reason"] and row["steps"] == []
+
+
+def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
+    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    out = tmp_path / "o"
+    cmd = [
+        sys.executable,
+        "-m",
+        "autotune.cli",
+        "--space",
+        str(space),
+        "--out",
+        str(out),
+        "--n-trials",
+        "2",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "merge: running" in line:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials()
+    cut = [t for t in trials if t.user_attrs.get("interrupted")]
+    assert len(cut) == 1 and cut[0].state == optuna.trial.TrialState.FAIL
+    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 2
+    rerun = next(t for t in finished if t.params == cut[0].params)
+    steps = {s["name"]: s["cache_hit"] for s in rerun.user_attrs["steps"]}
+    assert steps["lora"] is True  # the fine-tune finished before the kill and is reused
