@@ -138,7 +138,7 @@ def export_trial(
     return dest
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     """Writes strings with newlines double-quoted on one line, as a person would."""
 
 

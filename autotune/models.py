@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,12 +63,26 @@ def _hash_file(path: Path, h: Any) -> None:
             h.update(chunk)
 
 
-def _folder_fingerprint(folder: Path) -> str:
+def _folder_fingerprint(folder: Path, memo: Path | None = None) -> str:
+    """Content hash of a model folder; remembered in ``memo`` while no file's size or mtime changes."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    stats = [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    known: dict[str, Any] = {}
+    if memo is not None and memo.is_file():
+        known = json.loads(memo.read_text())
+        entry = known.get(str(folder))
+        if entry and entry["stats"] == stats:
+            return str(entry["sha256"])
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode())
-            _hash_file(p, h)
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        _hash_file(p, h)
+    if memo is not None:
+        known[str(folder)] = {"stats": stats, "sha256": h.hexdigest()}
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(memo)
     return h.hexdigest()
 
 
@@ -151,10 +166,11 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
         folder = (base_dir / spec.path).resolve()
         if not (folder / "config.json").is_file():
             raise AutotuneError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
-        return PreparedModel(str(folder), folder.name, _folder_fingerprint(folder), trust)
+        fingerprint = _folder_fingerprint(folder, cache.root / "fingerprints.json")
+        return PreparedModel(str(folder), folder.name, fingerprint, trust)
     if spec.gguf is not None or spec.packaged is not None:
         if spec.packaged is not None:
-            gguf, name = _packaged_gguf(spec.packaged), spec.packaged
+            gguf, name = _packaged_gguf(spec.packaged), str(spec.packaged)
         else:
             gguf = (base_dir / str(spec.gguf)).resolve()
             if not gguf.is_file():

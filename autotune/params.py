@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 Scalar: TypeAlias = bool | int | float | str
 Kind = Literal["int", "float", "str", "bool", "str_list"]
@@ -92,7 +92,7 @@ class ParamSpec:
                 raise ValueError(f"{value!r} is below the minimum {self.minimum:g}")
             if self.maximum is not None and value > self.maximum:
                 raise ValueError(f"{value!r} is above the maximum {self.maximum:g}")
-        return value
+        return cast(Scalar, value)
 
     def default_values(self) -> SearchValues:
         return self.search if self.search is not None else Fixed(self.default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from autotune.data import PromptFormat
 from autotune.errors import AutotuneError
@@ -38,7 +39,7 @@ def predict(model_dir: Path, phrases: Sequence[str], provider: str | None = None
         tokenizer = load_tokenizer(str(model_dir))
     labels = list(task["labels"])
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    target = provider or ("cuda" if task.get("provider") == "cuda" else "cpu")
+    target: Literal["cpu", "cuda"] = "cuda" if (provider or task.get("provider")) == "cuda" else "cpu"
     try:
         choices = predict_labels(ModelArtifact(model_dir, "onnx-genai", target), prompts, labels)
     except EvaluatorError as exc:

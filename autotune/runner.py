@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 from autotune.cache import Cache, CacheEntry
 from autotune.data import TaskData
 from autotune.errors import AutotuneError, InvalidCombination
 from autotune.models import PreparedModel, load_tokenizer
-from autotune.passes import Artifact, PassContext, get_pass
+from autotune.params import Scalar
+from autotune.passes import Artifact, Pass, PassContext, get_pass
 from autotune.planning import TrialPlan
 from autotune.space import Space
 
@@ -48,6 +51,12 @@ class TrialOutcome:
             "artifact": self.artifact,
             "details": self.details,
         }
+
+
+def _run_pass(
+    p: Pass, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+) -> dict[str, Any]:
+    return p.run(source, params, ctx, out)
 
 
 class TrialRunner:
@@ -111,14 +120,12 @@ class TrialRunner:
         passes = [get_pass(name)() for name in plan.chain]
         for p in passes:  # every pass says no before any work is done
             p.check(plan.params[p.name], ctx)
-        source = Artifact("hf", self.model.path, self.model.fingerprint)
+        source = Artifact("hf", Path(self.model.path), self.model.fingerprint)
         for i, p in enumerate(passes):
             params = plan.params[p.name]
             key = self.cache.key(p.name, input=source.key, params=dict(params), **p.key_parts(params, ctx))
             self.log(f"{p.name}: {'cached' if self.cache.get(p.name, key) else 'running'}")
-            entry = self.cache.produce(
-                p.name, key, lambda out, p=p, src=source, prm=params: p.run(src, prm, ctx, out)
-            )
+            entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
             outcome.steps.append(StepRecord(p.name, key, round(entry.seconds, 2), entry.hit))
             source = Artifact(p.output_kind, entry.path, key)
             next_is_onnx = i + 1 < len(passes) and passes[i + 1].output_kind == "onnx"
@@ -163,7 +170,7 @@ class TrialRunner:
     def _evaluate_onnx(self, model: Artifact, plan: TrialPlan, outcome: TrialOutcome) -> None:
         from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact, SizeEvaluator
 
-        provider = plan.target.genai_provider or "cpu"
+        provider: Literal["cpu", "cuda"] = "cuda" if plan.target.genai_provider == "cuda" else "cpu"
         artifact = ModelArtifact(model.path, "onnx-genai", provider)
         task = self.eval_task()
         self.log("evaluate: ONNX accuracy")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import optuna
 
 from autotune.params import Choice, Fixed, FloatRange, IntRange, Scalar, SearchValues
@@ -14,7 +16,7 @@ def suggest(trial: optuna.Trial, name: str, values: SearchValues) -> Scalar:
     if isinstance(values, Fixed):
         return values.value
     if isinstance(values, Choice):
-        return trial.suggest_categorical(name, list(values.choices))
+        return cast(Scalar, trial.suggest_categorical(name, list(values.choices)))
     if isinstance(values, IntRange):
         return trial.suggest_int(name, values.low, values.high, step=values.step, log=values.log)
     if isinstance(values, FloatRange):

@@ -130,7 +130,7 @@ class LoRA(Pass):
             device=ctx.target.torch_device,
             log=ctx.log,
         )
-        model.save_pretrained(out)
+        model.save_pretrained(str(out))
         (out / "train_log.json").write_text(json.dumps(history))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return {

@@ -1,0 +1,48 @@
+"""Model sources: a random model built from a config, then the same folder used as a local path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autotune.cache import Cache
+from autotune.errors import AutotuneError
+from autotune.models import prepare_model
+from autotune.space import ModelSpec
+from tests.conftest import tiny_raw
+
+
+def test_random_then_local_folder(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    spec = ModelSpec.model_validate(tiny_raw()["model"])
+    built = prepare_model(spec, cache, tmp_path)
+    again = prepare_model(spec, cache, tmp_path)
+    assert built == again and (Path(built.path) / "config.json").is_file()
+    assert (Path(built.path) / "tokenizer.json").is_file()
+
+    local = prepare_model(ModelSpec(path=built.path), cache, tmp_path)
+    assert local.path == built.path and len(local.fingerprint) == 64
+    assert prepare_model(ModelSpec(path=built.path), cache, tmp_path).fingerprint == local.fingerprint
+    config = Path(built.path) / "config.json"
+    config.write_text(config.read_text() + " ")
+    os.utime(config, ns=(1, 1))
+    assert prepare_model(ModelSpec(path=built.path), cache, tmp_path).fingerprint != local.fingerprint
+
+
+def test_hub_id_is_kept_as_is(tmp_path: Path) -> None:
+    model = prepare_model(ModelSpec(id="microsoft/Phi-3-mini-4k-instruct"), Cache(tmp_path), tmp_path)
+    assert model.path == "microsoft/Phi-3-mini-4k-instruct" and not model.trust_remote_code
+
+
+def test_missing_sources_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(AutotuneError, match="not a Hugging Face model folder"):
+        prepare_model(ModelSpec(path="nowhere"), Cache(tmp_path), tmp_path)
+    with pytest.raises(AutotuneError, match="model.gguf: file not found"):
+        prepare_model(ModelSpec(gguf="x.gguf"), Cache(tmp_path), tmp_path)
+
+
+def test_exactly_one_source() -> None:
+    with pytest.raises(ValueError, match="exactly one of"):
+        ModelSpec(id="a", path="b")
