@@ -98,7 +98,7 @@ def _cmd_run(argv: list[str]) -> int:
     result = run_study(loaded, out_dir=out, storage=storage, target=target, log=console.print)
     report = build_report(result.study, loaded.space)
     write_report(report, out)
-    print_report(report, console)
+    print_report(report, console, out)
     console.print(
         f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; "
         f"report: {out / 'report.json'}, {out / 'trials.csv'}"
@@ -142,7 +142,7 @@ def _cmd_report(argv: list[str]) -> int:
     args = p.parse_args(argv)
     _, _, report = _open(args.out, args.storage)
     write_report(report, args.out)
-    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 150))
+    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 150), args.out)
     return 0
 
 

@@ -82,8 +82,8 @@ def _choose(rows: list[TrialRow], space: Space) -> TrialRow:
     best = min(rows, key=lambda r: _better_key(pref.metric, r))
     if pref.then is None:
         return best
-    edge = abs(float(best.metrics[pref.metric]))
-    close = [r for r in rows if abs(float(r.metrics[pref.metric]) - edge) <= pref.tolerance]
+    edge = float(best.metrics[pref.metric])
+    close = [r for r in rows if abs(float(r.metrics[pref.metric]) - edge) <= pref.tolerance + 1e-9]
     return min(close, key=lambda r: _better_key(str(pref.then), r))
 
 
@@ -189,7 +189,7 @@ def _varying(rows: list[TrialRow]) -> set[str]:
     return {k for k, vals in seen.items() if len(vals) > 1 or k == "build.precision"}
 
 
-def print_report(report: Report, console: Any) -> None:
+def print_report(report: Report, console: Any, out_dir: Path | None = None) -> None:
     from rich.table import Table
 
     counts: dict[str, int] = {}
@@ -236,7 +236,7 @@ def print_report(report: Report, console: Any) -> None:
     if report.winner is not None:
         console.print(
             f"winner: trial {report.winner} ({report.note}); "
-            f"export it with: autotune export DIR --trial {report.winner}"
+            f"export it with: autotune export {out_dir or 'DIR'} --trial {report.winner}"
         )
     else:
         console.print(report.note)

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from autotune.errors import AutotuneError, SpaceError
-from autotune.params import SearchValues
+from autotune.params import FloatRange, SearchValues
 from autotune.space import Space, resolve_pass_values
 
 __all__ = ["LoadedSpace", "apply_overrides", "load_space", "resolve_space_path", "shipped_spaces"]
@@ -154,4 +154,13 @@ def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:
         raise SpaceError(f"{path}{f' line {line}' if line else ''}: {text_msg}") from None
     except AutotuneError as exc:
         raise SpaceError(f"{path}: {exc}") from None
+    if space.study.sampler == "grid":
+        continuous = [f"passes.{p}.{k}" for p, vals in values.items() for k, v in vals.items()
+                      if isinstance(v, FloatRange)]
+        if continuous:
+            line = _line_of(lines, ("study", "sampler"))
+            raise SpaceError(
+                f"{path}{f' line {line}' if line else ''}: study.sampler: grid needs discrete values, "
+                f"but {continuous[0]} is a float range; give it choices or use tpe"
+            )
     return LoadedSpace(space, path, raw, values)

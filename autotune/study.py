@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -18,7 +19,8 @@ from autotune.cache import Cache
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.models import prepare_model
-from autotune.planning import TrialPlan, plan_trial, searched_names
+from autotune.params import Choice
+from autotune.planning import CHAIN_PARAM, TrialPlan, chain_label, plan_trial, searched_names, target_values
 from autotune.runner import TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
@@ -71,7 +73,9 @@ def _sampler(space: Space) -> optuna.samplers.BaseSampler:
 
 
 def _space_digest(loaded: LoadedSpace) -> str:
-    shape = {k: v for k, v in loaded.raw.items() if k not in ("study", "description", "evaluation")}
+    # What the trials depend on; study.*, the preference and the texts may change on resume.
+    report_only = ("study", "description", "evaluation", "preference")
+    shape = {k: v for k, v in loaded.raw.items() if k not in report_only}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -165,16 +169,35 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
 
 
 def _sweep(study: optuna.Study, trial: optuna.Trial, plan: TrialPlan, loaded: LoadedSpace) -> None:
-    """Queue the same fine-tune at every other precision the target allows (cheap: cached)."""
-    from autotune.params import Choice
-    from autotune.planning import target_values
+    """Queue the same fine-tune through every other chain and precision the target allows.
 
-    values = target_values(loaded, plan.target, "build", "precision", loaded.values["build"]["precision"])
-    if not isinstance(values, Choice) or "build" not in plan.params or "quantize" in plan.chain:
-        return
-    for precision in values.choices:
-        if precision != plan.params["build"].get("precision"):
-            study.enqueue_trial({**trial.params, "build.precision": precision}, skip_if_exists=True)
+    These trials are cheap (the fine-tune and merge come from the cache) and show what each
+    precision costs this very model.
+    """
+    current = (chain_label(plan.chain), plan.params.get("build", {}).get("precision"))
+    if "quantize" in plan.chain:
+        current = (current[0], None)
+    for chain in loaded.space.chains:
+        if "build" not in chain:
+            continue
+        label = chain_label(chain)
+        if "quantize" in chain:
+            variants: list[Any] = [None]
+        else:
+            values = target_values(
+                loaded, plan.target, "build", "precision", loaded.values["build"]["precision"]
+            )
+            variants = (
+                list(values.choices) if isinstance(values, Choice) else [getattr(values, "value", None)]
+            )
+        for precision in variants:
+            if (label, precision) == current:
+                continue
+            params = {k: v for k, v in trial.params.items() if k != "build.precision"}
+            params[CHAIN_PARAM] = label
+            if precision is not None:
+                params["build.precision"] = precision
+            study.enqueue_trial(params, skip_if_exists=True)
 
 
 def run_study(

@@ -39,10 +39,22 @@ def test_hub_id_is_kept_as_is(tmp_path: Path) -> None:
 def test_missing_sources_are_clear(tmp_path: Path) -> None:
     with pytest.raises(AutotuneError, match="not a Hugging Face model folder"):
         prepare_model(ModelSpec(path="nowhere"), Cache(tmp_path), tmp_path)
-    with pytest.raises(AutotuneError, match="model.gguf: file not found"):
+    with pytest.raises(AutotuneError, match=r"model\.gguf: file not found"):
         prepare_model(ModelSpec(gguf="x.gguf"), Cache(tmp_path), tmp_path)
 
 
 def test_exactly_one_source() -> None:
     with pytest.raises(ValueError, match="exactly one of"):
         ModelSpec(id="a", path="b")
+
+
+def test_chat_template_prompt_ends_at_the_answer(tmp_path: Path) -> None:
+    from autotune.data import PromptFormat
+    from autotune.models import load_tokenizer
+
+    built = prepare_model(ModelSpec.model_validate(tiny_raw()["model"]), Cache(tmp_path / "c"), tmp_path)
+    tok = load_tokenizer(built.path)
+    fmt = PromptFormat("phrase", "tone", None, "Tone of: {phrase}", "Answer with one word.")
+    prompt = fmt.render("I won!", tok)
+    assert "Tone of: I won!" in prompt and "Answer with one word." in prompt
+    assert prompt.rstrip().endswith("assistant")  # SmolLM2's template opens the assistant turn

@@ -112,3 +112,12 @@ def test_objective_metric_is_checked(tmp_path: Path) -> None:
 def test_missing_space_file_lists_shipped(tmp_path: Path) -> None:
     with pytest.raises(SpaceError, match=r"no shipped space of that name.*tiny"):
         load_space(str(tmp_path / "nope.yaml"))
+
+
+def test_grid_sampler_needs_discrete_values(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw["study"]["sampler"] = "grid"
+    assert "grid needs discrete values" in _error(tmp_path, raw)
+    raw["passes"]["lora"]["learning_rate"] = [0.001, 0.01]
+    write_space(tmp_path / "ok.yaml", raw)
+    assert load_space(str(tmp_path / "ok.yaml")).space.study.sampler == "grid"
