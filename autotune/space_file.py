@@ -155,8 +155,12 @@ def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:
     except AutotuneError as exc:
         raise SpaceError(f"{path}: {exc}") from None
     if space.study.sampler == "grid":
-        continuous = [f"passes.{p}.{k}" for p, vals in values.items() for k, v in vals.items()
-                      if isinstance(v, FloatRange)]
+        continuous = [
+            f"passes.{p}.{k}"
+            for p, vals in values.items()
+            for k, v in vals.items()
+            if isinstance(v, FloatRange)
+        ]
         if continuous:
             line = _line_of(lines, ("study", "sampler"))
             raise SpaceError(

@@ -35,9 +35,7 @@ class EvalTask:
         if not self.prompts:
             raise ValueError("EvalTask needs at least one prompt")
         if len(self.prompts) != len(self.labels):
-            raise ValueError(
-                f"EvalTask has {len(self.prompts)} prompts but {len(self.labels)} labels"
-            )
+            raise ValueError(f"EvalTask has {len(self.prompts)} prompts but {len(self.labels)} labels")
         if not self.label_set or len(set(self.label_set)) != len(self.label_set):
             raise ValueError(f"label_set must be non-empty and distinct: {self.label_set!r}")
         unknown = sorted(set(self.labels) - set(self.label_set))
@@ -56,9 +54,7 @@ class ModelArtifact:
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
         if self.kind not in get_args(ArtifactKind):
-            raise ValueError(
-                f"unknown artifact kind {self.kind!r}; known: {get_args(ArtifactKind)}"
-            )
+            raise ValueError(f"unknown artifact kind {self.kind!r}; known: {get_args(ArtifactKind)}")
         if self.provider not in get_args(Provider):
             raise ValueError(f"unknown provider {self.provider!r}; known: {get_args(Provider)}")
 

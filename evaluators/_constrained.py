@@ -104,9 +104,7 @@ def choose_label(
         allowed = np.array(sorted({candidates[i][pos] for i in alive}), dtype=np.int64)
         row = np.asarray(logits).reshape(-1)
         if int(allowed.max()) >= row.shape[0]:
-            raise ValueError(
-                f"token id {int(allowed.max())} is outside the logits ({row.shape[0]})"
-            )
+            raise ValueError(f"token id {int(allowed.max())} is outside the logits ({row.shape[0]})")
         token = int(allowed[int(np.argmax(row[allowed]))])
         alive = [i for i in alive if candidates[i][pos] == token]
         pos += 1

@@ -52,9 +52,7 @@ def load_genai(path: Path, provider: str) -> GenaiSession:
         return GenaiSession(model, og.Tokenizer(model))
     except Exception as exc:  # og raises bare RuntimeError/OSError with long native messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EvaluatorError(
-            f"cannot load ORT GenAI model from {path} on {provider}: {first}"
-        ) from exc
+        raise EvaluatorError(f"cannot load ORT GenAI model from {path} on {provider}: {first}") from exc
 
 
 def last_logits(generator: Any) -> npt.NDArray[np.float32]:
@@ -92,8 +90,7 @@ def predict_genai(
     cands = [candidate_sequences(session.encode, p, label_set, eos_id) for p in prompts]
     decoder = GenaiDecoder(session, answer_tokens=max(len(s) for c in cands for s in c))
     return [
-        choose_label(decoder, session.encode(p), c, label_set)
-        for p, c in zip(prompts, cands, strict=True)
+        choose_label(decoder, session.encode(p), c, label_set) for p, c in zip(prompts, cands, strict=True)
     ]
 
 

@@ -32,9 +32,7 @@ class HfDecoder:
 
     def _forward(self, input_ids: torch.Tensor) -> Any:
         try:
-            return self._model(
-                input_ids=input_ids, use_cache=True, **self._cache, **self._last_only
-            )
+            return self._model(input_ids=input_ids, use_cache=True, **self._cache, **self._last_only)
         except TypeError as exc:
             if not self._last_only or "logits_to_keep" not in str(exc):
                 raise
@@ -108,9 +106,7 @@ def load_hf(path: Path, provider: str) -> tuple[torch.nn.Module, PreTrainedToken
     """Load an HF folder in float32 on ``provider`` ("cpu" or "cuda")."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(
-            path, **{_DTYPE_KWARG: torch.float32}
-        )
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(path, **{_DTYPE_KWARG: torch.float32})
     except (OSError, ValueError) as exc:
         raise EvaluatorError(f"cannot load HF model from {path}: {exc}".splitlines()[0]) from exc
     return model.to(torch.device(provider)), tokenizer

@@ -33,9 +33,7 @@ class _Timing:
     decode_tokens: int
 
 
-def _one_request(
-    session: GenaiSession, ids: list[int], answer_tokens: int, max_length: int
-) -> _Timing:
+def _one_request(session: GenaiSession, ids: list[int], answer_tokens: int, max_length: int) -> _Timing:
     t0 = time.perf_counter()
     generator = session.generator(max_length)
     t1 = time.perf_counter()

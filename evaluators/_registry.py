@@ -18,9 +18,7 @@ def register_evaluator(cls: type[Evaluator]) -> type[Evaluator]:
     if not isinstance(name, str) or not name:
         raise ValueError(f"{cls.__qualname__} has no string class attribute 'name'")
     if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise ValueError(
-            f"evaluator name {name!r} is already taken by {_REGISTRY[name].__qualname__}"
-        )
+        raise ValueError(f"evaluator name {name!r} is already taken by {_REGISTRY[name].__qualname__}")
     _REGISTRY[name] = cls
     return cls
 

@@ -31,9 +31,7 @@ Examples:
 
 
 def _features(dtype: str) -> datasets.Features:
-    return datasets.Features(
-        {"predictions": datasets.Value(dtype), "references": datasets.Value(dtype)}
-    )
+    return datasets.Features({"predictions": datasets.Value(dtype), "references": datasets.Value(dtype)})
 
 
 class LabelAccuracy(evaluate.Metric):  # type: ignore[misc]
