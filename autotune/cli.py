@@ -33,7 +33,6 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--space",
-        required=True,
         help="a space YAML file, or the name of a shipped space (e.g. smollm2-emotion)",
     )
     p.add_argument(
@@ -55,6 +54,25 @@ def _run_parser() -> argparse.ArgumentParser:
         "--target",
         help="hardware target (default: the first of the space's targets this machine runs)",
     )
+    olive = p.add_argument_group("Olive configs (autotune run --config FILE.json)")
+    olive.add_argument(
+        "--config", type=Path, help="an Olive workflow config (JSON) to run instead of a space"
+    )
+    olive.add_argument(
+        "--model",
+        help="replaces the config's input model: a local folder, a GGUF file, "
+        "a hub id, or smollm2-135m-instruct",
+    )
+    olive.add_argument(
+        "--data-root",
+        type=Path,
+        help="folder that relative data paths resolve against (default: the config's folder)",
+    )
+    g = olive.add_mutually_exclusive_group()
+    g.add_argument(
+        "--search", dest="search", action="store_true", default=None, help="search every list value"
+    )
+    g.add_argument("--no-search", dest="search", action="store_false", help="run the config once, as written")
     p.add_argument(
         "overrides",
         nargs="*",
@@ -71,7 +89,16 @@ def _cmd_run(argv: list[str]) -> int:
     from autotune.space_file import load_space
     from autotune.study import default_storage, pick_target, run_study
 
-    args = _run_parser().parse_args(argv)
+    parser = _run_parser()
+    args = parser.parse_args(argv)
+    if (args.space is None) == (args.config is None):
+        parser.error("give --space SPACE or --config OLIVE.json")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    olive = None
+    if args.config is not None:
+        from autotune.olive import olive_space
+
+        args.space, args.out, olive = olive_space(args, console.print)
     overrides = list(args.overrides)
     if args.n_trials is not None:
         overrides.append(f"study.n_trials={args.n_trials}")
@@ -81,7 +108,6 @@ def _cmd_run(argv: list[str]) -> int:
     target = pick_target(loaded, args.target)
     out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
     storage = args.storage or default_storage(out)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_FILE).write_text(
@@ -103,6 +129,10 @@ def _cmd_run(argv: list[str]) -> int:
         f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; "
         f"report: {out / 'report.json'}, {out / 'trials.csv'}"
     )
+    if olive is not None:
+        from autotune.olive import finish
+
+        finish(olive, report, loaded, dict(result.study.user_attrs), out, console.print)
     if result.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130

@@ -193,6 +193,7 @@ class TrialRunner:
             accuracy=float(acc.meta["accuracy"]),
             latency_p50_ms=float(latency["p50_ms"]),
             latency_p90_ms=float(latency["p90_ms"]),
+            latency_mean_ms=float(latency["mean_ms"]),
             decode_tokens_per_s=float(latency["decode_tokens_per_s"]),
             prompt_tokens_per_s=float(latency["prompt_tokens_per_s"]),
             peak_rss_mb=float(latency["peak_rss_mb"]),

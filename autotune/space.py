@@ -26,6 +26,7 @@ METRICS: dict[str, str] = {
     "torch_accuracy": "accuracy of the merged PyTorch model on the eval split",
     "latency_p50_ms": "median time per request (prompt + answer), ms",
     "latency_p90_ms": "90th percentile time per request, ms",
+    "latency_mean_ms": "mean time per request, ms",
     "decode_tokens_per_s": "decode speed, tokens/s",
     "prompt_tokens_per_s": "prompt (prefill) speed, tokens/s",
     "size_mb": "model folder size on disk, MB",
@@ -36,6 +37,7 @@ Metric = Literal[
     "torch_accuracy",
     "latency_p50_ms",
     "latency_p90_ms",
+    "latency_mean_ms",
     "decode_tokens_per_s",
     "prompt_tokens_per_s",
     "size_mb",
@@ -190,6 +192,9 @@ class Space(_Strict):
     preference: Preference = Preference()
     evaluation: EvaluationSpec = EvaluationSpec()
     study: StudySpec = StudySpec()
+    olive: dict[str, Any] | None = Field(
+        None, description="provenance of a space imported from an Olive config"
+    )
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -74,7 +74,7 @@ def _sampler(space: Space) -> optuna.samplers.BaseSampler:
 
 def _space_digest(loaded: LoadedSpace) -> str:
     # What the trials depend on; study.*, the preference and the texts may change on resume.
-    report_only = ("study", "description", "evaluation", "preference")
+    report_only = ("study", "description", "evaluation", "preference", "olive")
     shape = {k: v for k, v in loaded.raw.items() if k not in report_only}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -47,6 +47,36 @@ def _one_request(session: GenaiSession, ids: list[int], answer_tokens: int, max_
     return _Timing(t3 - t0, t2 - t1, t3 - t2, steps)
 
 
+class _HfSession:
+    """The same request shape on a transformers model (PyTorch eager): prefill, then greedy steps."""
+
+    def __init__(self, path: Path, provider: str) -> None:
+        from ._hf import HfDecoder, load_hf
+
+        self.model, self.tokenizer = load_hf(path, provider)
+        self.model.eval()
+        self.decoder = HfDecoder(self.model)
+
+    def encode(self, text: str) -> list[int]:
+        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+
+    def eos_id(self) -> int:
+        return int(self.tokenizer.eos_token_id)
+
+    def request(self, ids: list[int], answer_tokens: int) -> _Timing:
+        import torch
+
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            logits = self.decoder.start(ids)
+            t1 = time.perf_counter()
+            token = int(np.argmax(logits))  # the first answer token comes from the prompt's logits
+            for _ in range(answer_tokens - 1):
+                token = int(np.argmax(self.decoder.feed(token)))
+            t2 = time.perf_counter()
+        return _Timing(t2 - t0, t1 - t0, t2 - t1, answer_tokens)
+
+
 def _peak_rss_mb() -> float:
     """Peak RSS of this process's own address space.
 
@@ -67,7 +97,12 @@ def _peak_rss_mb() -> float:
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Time ``warmup`` + ``repeats`` requests cycling over the prompts; see LatencyEvaluator."""
     t_load = time.perf_counter()
-    session = load_genai(Path(request["path"]), request["provider"])
+    hf = request.get("kind") == "hf"
+    session: Any = (
+        _HfSession(Path(request["path"]), request["provider"])
+        if hf
+        else load_genai(Path(request["path"]), request["provider"])
+    )
     load_s = time.perf_counter() - t_load
     rss_after_load = psutil.Process().memory_info().rss / _MB
     prompts: list[str] = request["prompts"]
@@ -77,12 +112,18 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     )
     prompt_ids = [session.encode(p) for p in prompts]
     max_length = max(len(ids) for ids in prompt_ids) + answer_tokens
+
+    def one(i: int) -> _Timing:
+        ids = prompt_ids[i % len(prompt_ids)]
+        return (
+            session.request(ids, answer_tokens)
+            if hf
+            else _one_request(session, ids, answer_tokens, max_length)
+        )
+
     for i in range(request["warmup"]):
-        _one_request(session, prompt_ids[i % len(prompt_ids)], answer_tokens, max_length)
-    timings = [
-        _one_request(session, prompt_ids[i % len(prompt_ids)], answer_tokens, max_length)
-        for i in range(request["repeats"])
-    ]
+        one(i)
+    timings = [one(i) for i in range(request["repeats"])]
     totals_ms = [t.total_s * 1000 for t in timings]
     timed_lens = [len(prompt_ids[i % len(prompt_ids)]) for i in range(len(timings))]
     decode_tokens = sum(t.decode_tokens for t in timings)
@@ -102,11 +143,19 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "repeats": request["repeats"],
         "prompts": len(prompts),
         "provider": request["provider"],
-        "versions": runtime_versions(),
+        "versions": _torch_versions() if hf else runtime_versions(),
+        "runtime": "pytorch-eager" if hf else "onnxruntime-genai",
         "load_s": load_s,
         "rss_after_load_mb": rss_after_load,
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _torch_versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -51,8 +51,9 @@ class LatencyEvaluator(Evaluator):
         self.timeout_s = timeout_s
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
-        require_kind(self.name, artifact, "onnx-genai")
+        require_kind(self.name, artifact, "onnx-genai", "hf")
         request = {
+            "kind": artifact.kind,
             "path": str(artifact.path),
             "provider": artifact.provider,
             "prompts": list(task.prompts[: self.max_prompts]),

@@ -58,3 +58,14 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "out"
     assert main(["--space", str(space), "--out", str(out), "--n-trials", "3"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Phi-3 as a plain Hugging Face folder (what --model or model.path take)."""
+    from autotune.cache import Cache
+    from autotune.models import prepare_model
+    from autotune.space import ModelSpec
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    return Path(prepare_model(ModelSpec.model_validate(tiny_raw()["model"]), Cache(root), root).path)

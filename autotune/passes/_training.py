@@ -60,6 +60,7 @@ def train(
     batch_size: int,
     learning_rate: float,
     warmup_ratio: float,
+    max_grad_norm: float = 1.0,
     seed: int,
     device: str,
     log: Callable[[str], None] | None = None,
@@ -101,7 +102,7 @@ def train(
             mask[row, : len(x)] = 1
         loss = answer_loss(model, ids.to(device), mask.to(device), labels.to(device))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)

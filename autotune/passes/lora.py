@@ -76,6 +76,7 @@ class LoRA(Pass):
             maximum=1.0,
         ),
         ParamSpec("max_length", "int", 256, "longest tokenized example kept", minimum=8),
+        ParamSpec("max_grad_norm", "float", 1.0, "gradient clipping norm", minimum=0.0),
     )
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
@@ -126,6 +127,7 @@ class LoRA(Pass):
             batch_size=int(params["batch_size"]),
             learning_rate=float(params["learning_rate"]),
             warmup_ratio=float(params["warmup_ratio"]),
+            max_grad_norm=float(params["max_grad_norm"]),
             seed=ctx.seed,
             device=ctx.target.torch_device,
             log=ctx.log,

@@ -53,9 +53,13 @@ def test_answer_tokens_override(tiny_onnx: dict[str, Path], tone_task: EvalTask)
     assert (result["answer_tokens"], result["decode_tokens_mean"]) == (1, 1.0)
 
 
-def test_hf_artifacts_are_refused(tiny_hf_dir: Path, tone_task: EvalTask) -> None:
-    with pytest.raises(EvaluatorError, match=r"'latency' accepts artifacts of kind \['onnx-genai'\]"):
-        LatencyEvaluator().evaluate(ModelArtifact(tiny_hf_dir, "hf"), tone_task)
+def test_pytorch_eager_latency_of_the_same_model(tiny_hf_dir: Path, tone_task: EvalTask) -> None:
+    """The HF kind times the same request shape in PyTorch eager (the baseline Olive goals use)."""
+    result = LatencyEvaluator(warmup=1, repeats=4).evaluate(ModelArtifact(tiny_hf_dir, "hf"), tone_task)
+    assert result["runtime"] == "pytorch-eager" and "torch" in result["versions"]
+    assert 0 < result["p50_ms"] <= result["p90_ms"]
+    assert result["decode_tokens_mean"] == result["answer_tokens"] >= 2
+    assert result["peak_rss_mb"] > result["rss_after_load_mb"] * 0.5 > 0
 
 
 def test_child_errors_surface_as_one_line(tmp_path: Path, tone_task: EvalTask) -> None:

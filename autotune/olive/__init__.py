@@ -1,0 +1,100 @@
+"""Running the Olive workflow configs users already have: ``autotune run --config FILE.json``.
+
+The config is read (both schemas), turned into an autotune space written next to the results
+(``olive-space.yaml``), and run by the usual study: one trial exactly as written, or a search
+when the config asks for one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autotune.olive._build import build_space
+from autotune.olive._goals import needs_baseline, resolve_goals
+from autotune.olive._read import OliveConfigError, OliveWorkflow, read_olive_config
+from autotune.olive._run import finish, olive_space
+
+__all__ = [
+    "OliveConfigError",
+    "OliveWorkflow",
+    "finish",
+    "olive_space",
+    "prepare_olive_space",
+    "read_olive_config",
+]
+
+_SAMPLERS = {
+    "tpe": "tpe",
+    "random": "random",
+    "exhaustive": "grid",
+    "grid": "grid",
+    "nsga2": "nsga2",
+    "nsgaii": "nsga2",
+}
+
+
+def _search_settings(path: Path) -> dict[str, Any]:
+    cfg = json.loads(path.read_text())
+    strategy = (cfg.get("engine") or {}).get("search_strategy", cfg.get("search_strategy"))
+    if not isinstance(strategy, dict):
+        return {"n_trials": 10, "sampler": "tpe"}
+    algo = str(strategy.get("search_algorithm", "tpe")).lower()
+    return {
+        "n_trials": int(strategy.get("num_samples") or strategy.get("max_samples") or 10),
+        "sampler": _SAMPLERS.get(algo, "tpe"),
+        "seed": int(strategy.get("seed", 0)),
+    }
+
+
+def _train_rows(wf: OliveWorkflow) -> dict[str, int]:
+    from autotune.data import _read_rows
+
+    return {
+        name: len(_read_rows(Path(d["path"]), f"data_configs ({name}).data_files"))
+        for name, d in wf.data.items()
+    }
+
+
+def prepare_olive_space(
+    config: Path,
+    out: Path,
+    *,
+    model: str | None,
+    data_root: Path | None,
+    search: bool | None,
+    baseline: Callable[[Path, set[str]], dict[str, float]],
+    log: Callable[[str], None],
+) -> tuple[Path, OliveWorkflow]:
+    """Write ``out/olive-space.yaml`` for ``config``; ``baseline`` measures the input model."""
+    wf = read_olive_config(config, model=model, data_root=data_root, search=search)
+    rows = _train_rows(wf)
+    out.mkdir(parents=True, exist_ok=True)
+    space_path = out / "olive-space.yaml"
+    raw = build_space(wf, rows)
+    wanted = needs_baseline(wf.metrics)
+    measured: dict[str, float] = {}
+    if wanted:
+        space_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        log(f"measuring the input model for relative goals ({', '.join(sorted(wanted))})")
+        measured = baseline(space_path, wanted)
+    goals = resolve_goals(wf.metrics, lambda m: measured[m])
+    raw = build_space(wf, rows, goals)
+    if goals:
+        raw["preference"] = {"metric": goals[0]["metric"]}
+    if wf.search:
+        raw["study"] = _search_settings(config)
+    wf.ignored[:] = list(dict.fromkeys(wf.ignored))
+    raw["olive"] = {
+        "config": str(wf.path),
+        "search": wf.search,
+        "baseline": measured,
+        "goals": goals,
+        "ignored": wf.ignored,
+    }
+    space_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return space_path, wf

@@ -1,0 +1,269 @@
+"""Turning a read Olive workflow into an autotune space (the loader then validates it as usual)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from autotune.olive._read import PASS_TYPES, OliveConfigError, OlivePass, OliveWorkflow
+
+__all__ = ["build_space"]
+
+# Olive's LoRA / QLoRA keys (both schemas) -> autotune lora parameters.
+_LORA_KEYS = {
+    "lora_r": "rank",
+    "r": "rank",
+    "lora_alpha": "alpha",
+    "alpha": "alpha",
+    "lora_dropout": "dropout",
+    "dropout": "dropout",
+    "target_modules": "target_modules",
+}
+_QLORA_KEYS = {"double_quant": "double_quant", "quant_type": "quant_type"}
+_TRAINING_IGNORED = {
+    "per_device_eval_batch_size": "evaluation runs one phrase at a time",
+    "gradient_checkpointing": "it saves memory only; the result is the same",
+    "logging_steps": "autotune logs the loss itself",
+    "evaluation_strategy": "the eval split is measured once, after training",
+    "eval_strategy": "the eval split is measured once, after training",
+    "eval_steps": "the eval split is measured once, after training",
+    "group_by_length": "batches are drawn at random; padding is per batch",
+    "adam_beta2": "AdamW runs with its default betas (0.9, 0.999)",
+    "num_train_epochs": "max_steps decides the length when it is set",
+    "save_steps": "only the final adapter is kept",
+    "output_dir": "adapters live in autotune's cache",
+    "overwrite_output_dir": "adapters live in autotune's cache",
+    "lr_scheduler_type": "the schedule is linear warm-up then cosine decay",
+    "bf16": "the dtype follows the target (fp32 on CPU, bf16 on CUDA)",
+    "fp16": "the dtype follows the target (fp32 on CPU, bf16 on CUDA)",
+}
+_BUILDER_KEYS = {
+    "precision": "precision",
+    "int4_block_size": "block_size",
+    "block_size": "block_size",
+    "int4_accuracy_level": "accuracy_level",
+    "accuracy_level": "accuracy_level",
+    "int4_is_symmetric": "is_symmetric",
+    "is_symmetric": "is_symmetric",
+    "int4_algo_config": "algo_config",
+    "algo_config": "algo_config",
+}
+_QUANT_KEYS = {"per_channel": "per_channel", "reduce_range": "reduce_range"}
+
+
+def _value(v: Any, search: bool, key: str) -> Any:
+    """A list becomes search choices when searching; without search, a list is refused."""
+    if isinstance(v, list) and not key.endswith("target_modules"):
+        if not search:
+            raise OliveConfigError(f"{key}: a list of values needs search (--search or search_strategy)")
+        return {"choices": v}
+    return v
+
+
+def _lora(
+    p: OlivePass, conf: dict[str, Any], wf: OliveWorkflow, data: dict[str, Any], ignored: list[str]
+) -> dict[str, Any]:
+    key = f"passes.{p.name}"
+    out: dict[str, Any] = {}
+    names = {**_LORA_KEYS, **(_QLORA_KEYS if p.type == "QLoRA" else {})}
+    targs = dict(conf.get("training_args") or {})
+    for k, v in conf.items():
+        if k in names:
+            out[names[k]] = _value(v, wf.search, f"{key}.{k}")
+        elif k in (
+            "train_data_config",
+            "eval_data_config",
+            "eval_dataset_size",
+            "training_args",
+            "compute_dtype",
+        ):
+            continue
+        elif k in _QLORA_KEYS:
+            ignored.append(f"{key}.{k}: only QLoRA quantizes the base model")
+        else:
+            ignored.append(f"{key}.{k}: not used by autotune's {PASS_TYPES[p.type]} pass")
+    if (
+        isinstance(out.get("target_modules"), list)
+        and out["target_modules"]
+        and isinstance(out["target_modules"][0], list)
+    ):
+        out["target_modules"] = {"choices": out["target_modules"]} if wf.search else out["target_modules"]
+    if "learning_rate" in targs:
+        out["learning_rate"] = _value(
+            targs.pop("learning_rate"), wf.search, f"{key}.training_args.learning_rate"
+        )
+    batch = int(targs.pop("per_device_train_batch_size", 8)) * int(
+        targs.pop("gradient_accumulation_steps", 1)
+    )
+    out["batch_size"] = batch
+    max_steps = targs.pop("max_steps", -1)
+    epochs = targs.get("num_train_epochs", 1)
+    if isinstance(max_steps, int) and max_steps > 0:
+        out["steps"] = max_steps
+    else:
+        rows = data["train_rows"]
+        out["steps"] = max(1, math.ceil(rows * float(epochs) / batch))
+        targs.pop("num_train_epochs", None)
+    if "max_grad_norm" in targs:
+        out["max_grad_norm"] = float(targs.pop("max_grad_norm"))
+    if "warmup_ratio" in targs:
+        out["warmup_ratio"] = float(targs.pop("warmup_ratio"))
+    for k in ("seed", "data_seed"):
+        targs.pop(k, None)
+    if data.get("max_len"):
+        out["max_length"] = int(data["max_len"])
+    for k in targs:
+        why = _TRAINING_IGNORED.get(k, "not used by autotune's training loop")
+        ignored.append(f"{key}.training_args.{k}: {why}")
+    if targs.get("gradient_accumulation_steps"):
+        pass
+    return out
+
+
+def _mapped(
+    p: OlivePass, conf: dict[str, Any], names: dict[str, str], search: bool, ignored: list[str]
+) -> dict[str, Any]:
+    key = f"passes.{p.name}"
+    out: dict[str, Any] = {}
+    for k, v in conf.items():
+        if k == "extra_options" and isinstance(v, dict):
+            for ek, ev in v.items():
+                if ek in names:
+                    out[names[ek]] = _value(ev, search, f"{key}.extra_options.{ek}")
+                else:
+                    ignored.append(f"{key}.extra_options.{ek}: not searched by autotune's builder pass")
+        elif k in names:
+            out[names[k]] = _value(v, search, f"{key}.{k}")
+        elif k == "weight_type" and str(v).lower() not in ("qint8", "int8"):
+            raise OliveConfigError(f"{key}.weight_type: {v!r}; autotune's dynamic quantization writes QInt8")
+        else:
+            ignored.append(f"{key}.{k}: not used by autotune's {PASS_TYPES[p.type]} pass")
+    return out
+
+
+def _alternatives(p: OlivePass, search: bool) -> list[dict[str, Any]]:
+    if isinstance(p.config, list):
+        if not search:
+            raise OliveConfigError(f"passes.{p.name}: a list of alternative configs needs search")
+        return [dict(c) for c in p.config]
+    return [dict(p.config or {})]
+
+
+def _merge_alternatives(params: list[dict[str, Any]]) -> dict[str, Any]:
+    """Alternatives become choices per parameter (their cross product is searched)."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for p in params for k in p):
+        values = []
+        for p in params:
+            v = p.get(key)
+            for item in v["choices"] if isinstance(v, dict) and "choices" in v else [v]:
+                if item is not None and item not in values:
+                    values.append(item)
+        out[key] = values[0] if len(values) == 1 else {"choices": values}
+    return out
+
+
+def _target(providers: list[str]) -> str:
+    for ep in providers:
+        if ep.startswith("CUDA") or ep.startswith("Tensorrt"):
+            return "cuda"
+    return "cpu"
+
+
+def build_space(
+    wf: OliveWorkflow, train_rows: dict[str, int], goals: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The autotune space for ``wf``; ``train_rows`` (rows per data config) sizes epoch-based runs."""
+    ignored = wf.ignored
+    chain: list[str] = []
+    passes: dict[str, Any] = {}
+    data_name = None
+    for p in wf.passes:
+        name = PASS_TYPES[p.type]
+        chain.append(name)
+        alts = _alternatives(p, wf.search)
+        if name in ("lora", "qlora"):
+            data_name = alts[0].get("train_data_config") or next(iter(wf.data), None)
+            if data_name not in wf.data:
+                raise OliveConfigError(
+                    f"passes.{p.name}.train_data_config: no data config named {data_name!r}"
+                )
+            data = {**wf.data[data_name], "train_rows": train_rows.get(data_name, 100)}
+            params = [_lora(p, a, wf, data, ignored) for a in alts]
+        elif name == "build":
+            params = [_mapped(p, a, _BUILDER_KEYS, wf.search, ignored) for a in alts]
+        elif name == "quantize":
+            params = [_mapped(p, a, _QUANT_KEYS, wf.search, ignored) for a in alts]
+        else:
+            params = [{}]
+            for a in alts:
+                ignored += [f"passes.{p.name}.{k}: merge takes no parameters" for k in a]
+        passes[name] = _merge_alternatives(params)
+    if "quantize" in chain and "build" in passes:
+        passes["build"]["precision"] = "fp32"
+    if data_name is None:
+        if not wf.data:
+            raise OliveConfigError("data_configs: no data; a fine-tuning workflow needs one")
+        data_name = next(iter(wf.data))
+    d = wf.data[data_name]
+    space = _data_section(wf, data_name, d, chain, passes)
+    space["objectives"], space["constraints"] = _objectives(goals)
+    return space
+
+
+def _data_section(
+    wf: OliveWorkflow, data_name: str, d: dict[str, Any], chain: list[str], passes: dict[str, Any]
+) -> dict[str, Any]:
+    template: str = d["template"]
+    cols = d["text_cols"]
+    label = next((c for c in reversed(cols) if ("{" + c + "}") in template), cols[-1])
+    end = template.find("{" + label + "}") + len(label) + 2
+    if end < len(template):
+        wf.ignored.append(
+            f"data_configs ({data_name}).text_template: the text after {{{label}}} is replaced "
+            "by the tokenizer's end-of-sequence token"
+        )
+        template = template[:end]
+    text = next((c for c in cols if c != label and ("{" + c + "}") in template), cols[0])
+    lora = next((p for p in wf.passes if PASS_TYPES[p.type] in ("lora", "qlora")), None)
+    eval_size = None
+    if lora is not None and isinstance(lora.config, dict):
+        eval_size = lora.config.get("eval_dataset_size")
+        eval_name = lora.config.get("eval_data_config")
+    else:
+        eval_name = None
+    evaluation: dict[str, Any] = {"fraction": 0.2, "seed": 0}
+    if eval_name and eval_name in wf.data:
+        evaluation = {"path": wf.data[eval_name]["path"]}
+    elif isinstance(eval_size, (int, float)) and 0 < float(eval_size) < 1:
+        evaluation = {"fraction": float(eval_size), "seed": 0}
+    return {
+        "name": wf.path.stem,
+        "description": f"Imported from the Olive config {wf.path.name}",
+        "model": wf.model,
+        "data": {
+            "path": d["path"],
+            "text_column": text,
+            "label_column": label,
+            "template": template,
+            "eval": evaluation,
+        },
+        "targets": [_target(wf.providers)],
+        "chains": [chain],
+        "passes": passes,
+        "study": {"n_trials": 1, "sampler": "random"},
+    }
+
+
+def _objectives(goals: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not goals:
+        return (
+            [
+                {"metric": "accuracy", "direction": "maximize"},
+                {"metric": "latency_p90_ms", "direction": "minimize"},
+            ],
+            [],
+        )
+    objectives = [{"metric": g["metric"], "direction": g["direction"]} for g in goals]
+    constraints = [{"metric": g["metric"], "op": g["op"], "value": g["value"]} for g in goals if "value" in g]
+    return objectives, constraints

@@ -1,0 +1,262 @@
+"""Reading an Olive workflow config (the older schema of the Phi-3 cookbook, and the current one)
+into plain pieces autotune understands, noting every key it accepts but does not use."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import AutotuneError
+
+__all__ = ["OliveConfigError", "OlivePass", "OliveWorkflow", "read_olive_config"]
+
+# Olive pass type -> autotune pass name.
+PASS_TYPES = {
+    "LoRA": "lora",
+    "QLoRA": "qlora",
+    "MergeAdapterWeights": "merge",
+    "ModelBuilder": "build",
+    "OnnxDynamicQuantization": "quantize",
+}
+AZURE_TYPES = (
+    "AzureML",
+    "AzureMLSystem",
+    "azureml",
+    "azureml_datastore",
+    "azureml_registry_model",
+    "azureml_model",
+    "azureml_datastore_path",
+)
+
+
+class OliveConfigError(AutotuneError):
+    """An Olive config autotune cannot run; the message names the key and what to do."""
+
+
+@dataclass
+class OlivePass:
+    name: str  # the key in the config's "passes"
+    type: str  # Olive's pass type
+    config: dict[str, Any] | list[dict[str, Any]]
+
+
+@dataclass
+class OliveWorkflow:
+    path: Path
+    model: dict[str, Any]  # autotune model section
+    data: dict[str, dict[str, Any]]  # data config name -> normalized pieces
+    passes: list[OlivePass]
+    providers: list[str]
+    search: bool
+    output_dir: str | None
+    metrics: list[dict[str, Any]]
+    evaluate_input_model: bool
+    ignored: list[str] = field(default_factory=list)  # "key: why", shown as warnings
+
+
+def _at(key: str, msg: str) -> OliveConfigError:
+    return OliveConfigError(f"{key}: {msg}")
+
+
+def _is_azure(value: Any) -> bool:
+    return isinstance(value, dict) and str(value.get("type", "")) in AZURE_TYPES
+
+
+def _model(cfg: dict[str, Any], wf_dir: Path, override: str | None, ignored: list[str]) -> dict[str, Any]:
+    from autotune.models import PACKAGED
+
+    if override is not None:
+        if "input_model" in cfg:
+            ignored.append("input_model: replaced by --model")
+        if override in PACKAGED:
+            return {"packaged": override}
+        p = Path(override)
+        if p.suffix == ".gguf" and p.is_file():
+            return {"gguf": str(p.resolve())}
+        if p.is_dir():
+            return {"path": str(p.resolve())}
+        return {"id": override}
+    im = cfg.get("input_model")
+    if not isinstance(im, dict):
+        raise _at("input_model", "missing; give it in the config or pass --model PATH_OR_ID")
+    kind = im.get("type", "")
+    body = im.get("config", im) if kind == "PyTorchModel" else im
+    if kind not in ("PyTorchModel", "HfModel", "hfmodel", "pytorchmodel"):
+        raise _at("input_model.type", f"{kind!r} is not supported; use HfModel or PyTorchModel, or --model")
+    hf = body.get("hf_config") or {}
+    path = body.get("model_path")
+    if _is_azure(path):
+        raise _at(
+            "input_model.config.model_path",
+            "an Azure ML registry model cannot be fetched here; pass --model with a local folder",
+        )
+    source = path if isinstance(path, str) else hf.get("model_name")
+    if not isinstance(source, str):
+        raise _at("input_model", "no model_path or hf_config.model_name; pass --model PATH_OR_ID")
+    args = body.get("load_kwargs") or hf.get("from_pretrained_args") or hf.get("model_loading_args") or {}
+    for k in ("task", "model_file_format"):
+        if k in body or k in hf:
+            ignored.append(f"input_model.{k}: autotune always loads a causal LM from Hugging Face files")
+    local = wf_dir / source
+    section: dict[str, Any] = {"path": str(local.resolve())} if local.is_dir() else {"id": source}
+    if args.get("trust_remote_code"):
+        section["trust_remote_code"] = True
+    return section
+
+
+def _data_config(dc: dict[str, Any], i: int, data_root: Path, ignored: list[str]) -> dict[str, Any]:
+    name = dc.get("name") or f"data_configs[{i}]"
+    key = f"data_configs[{i}] ({name})"
+    if dc.get("type", "HuggingfaceContainer") not in ("HuggingfaceContainer", "huggingfacecontainer"):
+        raise _at(f"{key}.type", f"{dc.get('type')!r} is not supported; use HuggingfaceContainer")
+    load = dc.get("load_dataset_config") or {}
+    load = load.get("params", load)
+    pre = dc.get("pre_process_data_config") or {}
+    pre = pre.get("params", pre)
+    legacy = dc.get("params_config") or {}
+    if legacy:
+        load = {**legacy, **load}
+        pre = {**(legacy.get("component_kwargs", {}).get("pre_process_data") or {}), **pre}
+    files = load.get("data_files")
+    if _is_azure(files):
+        raise _at(
+            f"{key}.data_files", "an Azure ML datastore cannot be read here; point data_files at a local file"
+        )
+    if isinstance(files, list) and len(files) == 1:
+        files = files[0]
+    if not isinstance(files, str):
+        raise _at(f"{key}.data_files", "give one local json/jsonl/csv file")
+    if load.get("data_name", "json") not in ("json", "csv"):
+        raise _at(
+            f"{key}.data_name", f"{load.get('data_name')!r}: only local json or csv files can be read here"
+        )
+    cols, template = pre.get("text_cols"), pre.get("text_template")
+    if not isinstance(template, str) or not isinstance(cols, list) or len(cols) < 2:
+        raise _at(f"{key}.pre_process_data_config", "needs text_cols (text, label) and text_template")
+    for k, why in (
+        (
+            "corpus_strategy",
+            "each row is one example with the loss on its label only (joining rows would train on prompts)",
+        ),
+        ("strategy", "each row is one example with the loss on its label only"),
+        ("pad_to_max_len", "batches are padded to their longest example"),
+        ("use_attention_mask", "the attention mask is always used"),
+        ("dataset_type", "the rows are read as a labelled corpus"),
+        ("split", "the file's rows are all read; the eval split comes from eval_dataset_size"),
+    ):
+        if k in pre or k in load:
+            ignored.append(f"{key}.{k}: {why}")
+    return {
+        "path": str((data_root / files).resolve()),
+        "text_cols": [str(c) for c in cols],
+        "template": template,
+        "max_len": pre.get("source_max_len") or pre.get("max_seq_len"),
+    }
+
+
+def read_olive_config(
+    path: Path, *, model: str | None = None, data_root: Path | None = None, search: bool | None = None
+) -> OliveWorkflow:
+    """Read ``path`` (JSON); raise OliveConfigError with a one-line message on what cannot run."""
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise OliveConfigError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise OliveConfigError(f"{path} line {exc.lineno}: malformed JSON: {exc.msg}") from None
+    if not isinstance(cfg, dict):
+        raise OliveConfigError(f"{path}: an Olive config is a JSON object")
+    wf_dir = path.parent.resolve()
+    ignored: list[str] = []
+    engine = cfg.get("engine") or {}
+    top = {**cfg, **engine}  # the current schema moved the engine's keys to the top level
+    systems = cfg.get("systems") or {}
+    providers: list[str] = list(top.get("execution_providers") or [])
+    for role in ("host", "target"):
+        sys_name = top.get(role)
+        system = systems.get(sys_name) if isinstance(sys_name, str) else sys_name
+        if isinstance(system, dict):
+            if system.get("type") in AZURE_TYPES:
+                raise _at(
+                    f"systems.{sys_name}",
+                    "AzureML systems cannot run here; use a LocalSystem (autotune runs on this machine)",
+                )
+            for acc in system.get("config", system).get("accelerators") or []:
+                if isinstance(acc, dict):
+                    providers += list(acc.get("execution_providers") or [])
+    unused = [n for n, s in systems.items() if n not in (top.get("host"), top.get("target"))]
+    ignored += [f"systems.{n}: not the engine's host or target" for n in unused]
+    for k, why in (
+        ("cache_dir", "autotune keeps its own content-addressed cache in the output folder"),
+        ("log_severity_level", "autotune prints its own progress"),
+        ("clean_cache", "the cache is content-addressed; nothing stale is reused"),
+    ):
+        if k in top:
+            ignored.append(f"engine.{k}: {why}")
+    root = data_root.resolve() if data_root else wf_dir
+    data = {}
+    for i, dc in enumerate(cfg.get("data_configs") or []):
+        data[dc.get("name") or f"data_configs[{i}]"] = _data_config(dc, i, root, ignored)
+    passes_cfg = cfg.get("passes") or {}
+    if not isinstance(passes_cfg, dict) or not passes_cfg:
+        raise _at("passes", "no passes to run")
+    passes = []
+    for name, p in passes_cfg.items():
+        kind = p.get("type") if isinstance(p, dict) else None
+        if kind not in PASS_TYPES:
+            raise _at(f"passes.{name}.type", f"{kind!r} is not supported; supported: {', '.join(PASS_TYPES)}")
+        conf = p.get("config", {k: v for k, v in p.items() if k != "type"})
+        passes.append(OlivePass(name, kind, conf))
+    strategy = top.get("search_strategy")
+    metrics = []
+    evaluators = cfg.get("evaluators") or {}
+    chosen = top.get("evaluator")
+    ev = evaluators.get(chosen) if isinstance(chosen, str) else chosen
+    if ev is None and evaluators:
+        ev = next(iter(evaluators.values()))
+    if isinstance(ev, dict):
+        metrics = list(ev.get("metrics") or [])
+    known_top = {
+        "input_model",
+        "systems",
+        "data_configs",
+        "passes",
+        "engine",
+        "evaluators",
+        "host",
+        "target",
+        "search_strategy",
+        "execution_providers",
+        "cache_dir",
+        "output_dir",
+        "evaluator",
+        "evaluate_input_model",
+        "log_severity_level",
+        "clean_cache",
+        "output_name",
+        "description",
+        "workflow_id",
+        "auto_optimizer_config",
+        "pass_flows",
+        "packaging_config",
+    }
+    for k in cfg:
+        if k not in known_top:
+            ignored.append(f"{k}: unknown key, ignored")
+    for k in ("pass_flows", "packaging_config", "auto_optimizer_config", "output_name"):
+        if k in top:
+            ignored.append(f"{k}: not supported; the chain is the order of passes")
+    return OliveWorkflow(
+        path=path.resolve(),
+        model=_model(cfg, wf_dir, model, ignored),
+        data=data,
+        passes=passes,
+        providers=providers,
+        search=bool(strategy) if search is None else search,
+        output_dir=top.get("output_dir"),
+        metrics=metrics,
+        evaluate_input_model=bool(top.get("evaluate_input_model", True)),
+        ignored=ignored,
+    )
