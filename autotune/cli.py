@@ -54,6 +54,7 @@ def _run_parser() -> argparse.ArgumentParser:
         "--target",
         help="hardware target (default: the first of the space's targets this machine runs)",
     )
+    p.add_argument("--quiet", action="store_true", help="print only warnings and the final report")
     olive = p.add_argument_group("Olive configs (autotune run --config FILE.json)")
     olive.add_argument(
         "--config", type=Path, help="an Olive workflow config (JSON) to run instead of a space"
@@ -86,6 +87,7 @@ def _cmd_run(argv: list[str]) -> int:
     from rich.console import Console
 
     from autotune.report import build_report, print_report, write_report
+    from autotune.report_html import write_html_report
     from autotune.space_file import load_space
     from autotune.study import default_storage, pick_target, run_study
 
@@ -98,7 +100,9 @@ def _cmd_run(argv: list[str]) -> int:
     if args.config is not None:
         from autotune.olive import olive_space
 
-        args.space, args.out, olive = olive_space(args, console.print)
+        args.space, args.out, olive = olive_space(
+            args, lambda t: console.print(t, markup=False, highlight=False)
+        )
     overrides = list(args.overrides)
     if args.n_trials is not None:
         overrides.append(f"study.n_trials={args.n_trials}")
@@ -121,13 +125,20 @@ def _cmd_run(argv: list[str]) -> int:
             indent=1,
         )
     )
-    result = run_study(loaded, out_dir=out, storage=storage, target=target, log=console.print)
+    from autotune.progress import make_reporter
+
+    reporter = make_reporter(console, quiet=args.quiet)
+    try:
+        result = run_study(loaded, out_dir=out, storage=storage, target=target, reporter=reporter)
+    finally:
+        reporter.close()
     report = build_report(result.study, loaded.space)
     write_report(report, out)
+    write_html_report(report, result.study, loaded.space, out)
     print_report(report, console, out)
     console.print(
         f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; "
-        f"report: {out / 'report.json'}, {out / 'trials.csv'}"
+        f"report: {out / 'report.html'}, {out / 'report.json'}, {out / 'trials.csv'}"
     )
     if olive is not None:
         from autotune.olive import finish
@@ -169,9 +180,14 @@ def _cmd_report(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="autotune report", description="Print (and rewrite) a study's report.")
     p.add_argument("out", type=Path, help="the study's output folder")
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
+    p.add_argument("--html", action="store_true", help="also write report.html (self-contained, offline)")
     args = p.parse_args(argv)
-    _, _, report = _open(args.out, args.storage)
+    loaded, study, report = _open(args.out, args.storage)
     write_report(report, args.out)
+    if args.html:
+        from autotune.report_html import write_html_report
+
+        print(f"wrote {write_html_report(report, study, loaded.space, args.out)}")
     print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 150), args.out)
     return 0
 
@@ -187,13 +203,19 @@ def _cmd_export(argv: list[str]) -> int:
     g.add_argument("--trial", type=int, help="trial number")
     g.add_argument("--best", action="store_true", help="the report's winner (default)")
     p.add_argument("--dest", type=Path, help="destination folder (default: OUT/export/trial-N)")
+    p.add_argument(
+        "--format",
+        choices=("autotune", "olive"),
+        default="autotune",
+        help="olive: also write olive-config.json (Olive's current schema) beside autotune.yaml",
+    )
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     args = p.parse_args(argv)
     loaded, study, report = _open(args.out, args.storage)
     number = args.trial if args.trial is not None else report.winner
     dest = args.dest or args.out / "export" / f"trial-{number}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    path = export_trial(report, loaded, dict(study.user_attrs), number, dest)
+    path = export_trial(report, loaded, dict(study.user_attrs), number, dest, args.format)
     print(f"exported trial {number} to {path}")
     print(f'  predict:   autotune predict --model {path} "some phrase"')
     print(f"  reproduce: autotune --space {path / 'autotune.yaml'}")

@@ -61,8 +61,14 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
 
 
 def export_trial(
-    report: Report, loaded: LoadedSpace, study_attrs: dict[str, Any], number: int | None, dest: Path
+    report: Report,
+    loaded: LoadedSpace,
+    study_attrs: dict[str, Any],
+    number: int | None,
+    dest: Path,
+    fmt: str = "autotune",
 ) -> Path:
+    """Write trial ``number`` (the winner if None) to ``dest``; never overwrites anything."""
     if number is None:
         if report.winner is None:
             raise AutotuneError("no trial has completed yet: nothing to export")
@@ -132,6 +138,19 @@ def export_trial(
                 default=str,
             )
         )
+        if fmt == "olive":
+            from autotune.olive._write import olive_config
+
+            fixed = fixed_space(loaded, plan, number)
+            cfg = olive_config(
+                row.params,
+                row.chain.split(">"),
+                fixed,
+                str(study_attrs.get("model_path", "")),
+                report.target,
+                loaded.space.study.seed,
+            )
+            (tmp / "olive-config.json").write_text(json.dumps(cfg, indent=2))
         tmp.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

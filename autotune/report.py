@@ -108,11 +108,11 @@ def build_report(study: optuna.Study, space: Space) -> Report:
     winner, feasible, note = None, False, "no trial completed yet"
     if front:
         w = _choose([r for r in rows if r.on_front], space)
-        winner, feasible, note = (
-            w.number,
-            True,
-            f"best by {space.preference.metric} on the feasible front",
-        )
+        pref = space.preference
+        note = f"best {pref.metric} on the feasible front"
+        if pref.then:
+            note += f"; within {pref.tolerance:g} of it, the best {pref.then}"
+        winner, feasible = w.number, True
     elif complete:
         w = _closest(complete, space)
         winner, note = w.number, "NO trial meets every constraint: this is the closest one"

@@ -20,6 +20,7 @@ from autotune.models import PreparedModel, load_tokenizer
 from autotune.params import Scalar
 from autotune.passes import Artifact, Pass, PassContext, get_pass
 from autotune.planning import TrialPlan
+from autotune.progress import QuietReporter, Reporter
 from autotune.space import Space
 
 __all__ = ["StepRecord", "TrialOutcome", "TrialRunner"]
@@ -68,11 +69,11 @@ class TrialRunner:
         data: TaskData,
         cache: Cache,
         seed: int,
-        log: Callable[[str], None] | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.space, self.model, self.data, self.cache = space, model, data, cache
         self.seed = seed
-        self.log = log or (lambda _msg: None)
+        self.reporter: Reporter = reporter or QuietReporter(None)
         self._task: Any = None
 
     def eval_task(self) -> Any:
@@ -113,7 +114,7 @@ class TrialRunner:
         return outcome
 
     def _ctx(self, plan: TrialPlan) -> PassContext:
-        return PassContext(self.model, self.data, plan.target, self.seed, plan.params, self.log)
+        return PassContext(self.model, self.data, plan.target, self.seed, plan.params, self.reporter.train)
 
     def _run(self, plan: TrialPlan, outcome: TrialOutcome) -> None:
         ctx = self._ctx(plan)
@@ -124,7 +125,7 @@ class TrialRunner:
         for i, p in enumerate(passes):
             params = plan.params[p.name]
             key = self.cache.key(p.name, input=source.key, params=dict(params), **p.key_parts(params, ctx))
-            self.log(f"{p.name}: {'cached' if self.cache.get(p.name, key) else 'running'}")
+            self.reporter.step(p.name, self.cache.get(p.name, key) is not None)
             entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
             outcome.steps.append(StepRecord(p.name, key, round(entry.seconds, 2), entry.hit))
             source = Artifact(p.output_kind, entry.path, key)
@@ -140,6 +141,7 @@ class TrialRunner:
         task = self.eval_task()
         key = self.cache.key(step, input=source.key, prompts=task.prompts, labels=task.labels, **parts)
         start = time.perf_counter()
+        self.reporter.step(step, self.cache.get(step, key) is not None)
         entry = self.cache.produce(step, key, lambda _out: fn())
         return CacheEntry(entry.path, key, entry.hit, time.perf_counter() - start, entry.meta)
 
@@ -150,7 +152,6 @@ class TrialRunner:
         """Measure the PyTorch model; prune (True) if it already misses an accuracy constraint."""
         from evaluators import AccuracyEvaluator, ModelArtifact
 
-        self.log("evaluate: PyTorch accuracy")
         entry = self._eval_cached(
             "eval-torch",
             merged,
@@ -173,7 +174,6 @@ class TrialRunner:
         provider: Literal["cpu", "cuda"] = "cuda" if plan.target.genai_provider == "cuda" else "cpu"
         artifact = ModelArtifact(model.path, "onnx-genai", provider)
         task = self.eval_task()
-        self.log("evaluate: ONNX accuracy")
         acc = self._eval_cached(
             "eval-onnx",
             model,
@@ -182,7 +182,7 @@ class TrialRunner:
         )
         self._record("eval-onnx", acc, outcome)
         ev = self.space.evaluation
-        self.log("evaluate: latency and memory")
+        self.reporter.step("eval-latency", False)
         start = time.perf_counter()
         latency = LatencyEvaluator(
             warmup=ev.latency_warmup, repeats=ev.latency_repeats, max_prompts=ev.latency_prompts

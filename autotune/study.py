@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from autotune.errors import AutotuneError
 from autotune.models import prepare_model
 from autotune.params import Choice
 from autotune.planning import CHAIN_PARAM, TrialPlan, chain_label, plan_trial, searched_names, target_values
+from autotune.progress import Reporter
 from autotune.runner import TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
@@ -206,7 +206,7 @@ def run_study(
     out_dir: Path,
     storage: str | None = None,
     target: Target,
-    log: Callable[[str], None] = print,
+    reporter: Reporter,
 ) -> StudyRun:
     space = loaded.space
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,24 +218,28 @@ def run_study(
         return StudyRun(study, target, 0.0, 0)
     cache = Cache(out_dir / "cache")
     source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
-    log(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
+    reporter.message(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
     model = prepare_model(space.model, cache, loaded.base_dir)
     data = load_task_data(space.data, loaded.base_dir)
     study.set_user_attr("labels", list(data.labels))
-    log(f"data: {len(data.train)} train / {len(data.eval)} eval rows, labels {', '.join(data.labels)}")
+    study.set_user_attr("model_path", model.path)
+    reporter.message(
+        f"data: {len(data.train)} train / {len(data.eval)} eval rows, labels {', '.join(data.labels)}"
+    )
     runner = TrialRunner(
         space=space,
         model=model,
         data=data,
         cache=cache,
         seed=space.study.seed,
-        log=lambda m: log(f"  {m}"),
+        reporter=reporter,
     )
     varying = searched_names(loaded)
+    reporter.study_started(counted_trials(study), space.study.n_trials)
     new = 0
     while counted_trials(study) < space.study.n_trials:
         if space.study.timeout and time.perf_counter() - start > space.study.timeout:
-            log(f"timeout of {space.study.timeout:g} s reached: no new trial")
+            reporter.message(f"timeout of {space.study.timeout:g} s reached: no new trial")
             break
         trial = study.ask()
         trial.set_user_attr("host", socket.gethostname())
@@ -243,7 +247,7 @@ def run_study(
         try:
             plan = plan_trial(trial, loaded, target)
             trial.set_user_attr("plan", plan.to_dict())
-            log(f"trial {trial.number}: {plan.describe(varying)}")
+            reporter.trial_started(trial.number, plan.describe(varying))
             t0 = time.perf_counter()
             outcome = runner.run(plan)
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
@@ -255,7 +259,9 @@ def run_study(
             study.enqueue_trial(trial.params, skip_if_exists=False)
             return StudyRun(study, target, time.perf_counter() - start, new, interrupted=True)
         new += 1
-        log(f"trial {trial.number}: {_summary(outcome)} ({time.perf_counter() - t0:.1f} s)")
+        reporter.trial_finished(
+            trial.number, f"{_summary(outcome)} ({time.perf_counter() - t0:.1f} s)", _front_lines(study)
+        )
         if (
             space.study.precision_sweep
             and outcome.state == "complete"
@@ -264,6 +270,23 @@ def run_study(
         ):
             _sweep(study, trial, plan, loaded)
     return StudyRun(study, target, time.perf_counter() - start, new)
+
+
+def _front_lines(study: optuna.Study) -> list[str]:
+    """The feasible Pareto front so far, one short line per trial."""
+    try:
+        front = study.best_trials
+    except (RuntimeError, ValueError):
+        return []
+    lines = []
+    for t in sorted(front, key=lambda t: t.number):
+        if all(v <= 0 for v in t.constraints.values()):
+            m = t.user_attrs.get("metrics", {})
+            lines.append(
+                f"trial {t.number}: accuracy {m.get('accuracy', 0):.3f}, "
+                f"p90 {m.get('latency_p90_ms', 0):.1f} ms, {m.get('size_mb', 0):.0f} MB"
+            )
+    return lines
 
 
 def _summary(outcome: TrialOutcome) -> str:

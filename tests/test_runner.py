@@ -27,6 +27,7 @@ LORA = {
     "batch_size": 4,
     "warmup_ratio": 0.1,
     "max_length": 64,
+    "max_grad_norm": 1.0,
 }
 INT4 = {
     "precision": "int4",

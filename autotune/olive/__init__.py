@@ -38,11 +38,22 @@ _SAMPLERS = {
 }
 
 
-def _search_settings(path: Path) -> dict[str, Any]:
+def _grid_size(passes: dict[str, Any]) -> int:
+    """How many distinct configurations the lists of a config span."""
+    size = 1
+    for params in passes.values():
+        for v in params.values():
+            if isinstance(v, dict) and "choices" in v:
+                size *= len(v["choices"])
+    return size
+
+
+def _search_settings(path: Path, grid: int) -> dict[str, Any]:
+    """Olive's search_strategy: true searches the whole grid of lists (up to 10 trials) with TPE."""
     cfg = json.loads(path.read_text())
     strategy = (cfg.get("engine") or {}).get("search_strategy", cfg.get("search_strategy"))
     if not isinstance(strategy, dict):
-        return {"n_trials": 10, "sampler": "tpe"}
+        return {"n_trials": min(10, grid), "sampler": "grid" if grid <= 10 else "tpe"}
     algo = str(strategy.get("search_algorithm", "tpe")).lower()
     return {
         "n_trials": int(strategy.get("num_samples") or strategy.get("max_samples") or 10),
@@ -87,7 +98,7 @@ def prepare_olive_space(
     if goals:
         raw["preference"] = {"metric": goals[0]["metric"]}
     if wf.search:
-        raw["study"] = _search_settings(config)
+        raw["study"] = _search_settings(config, _grid_size(raw["passes"]))
     wf.ignored[:] = list(dict.fromkeys(wf.ignored))
     raw["olive"] = {
         "config": str(wf.path),

@@ -38,7 +38,7 @@ class PassContext:
     target: Target
     seed: int
     upstream: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
-    log: Any = None  # a callable(str) for progress lines, or None
+    on_step: Any = None  # callable(step, steps, loss) while fine-tuning, or None
 
 
 class Pass(ABC):

@@ -63,7 +63,7 @@ def train(
     max_grad_norm: float = 1.0,
     seed: int,
     device: str,
-    log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (a peft model) for ``steps`` optimizer steps; return the loss history."""
     import torch
@@ -107,9 +107,9 @@ def train(
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
-        if log and (step + 1) % max(1, steps // 5) == 0:
-            recent = losses[-max(1, steps // 5) :]
-            log(f"step {step + 1}/{steps} loss {sum(recent) / len(recent):.3f}")
+        if on_step is not None:
+            recent = losses[-5:]
+            on_step(step + 1, steps, sum(recent) / len(recent))
     model.eval()
     return {
         "losses": [round(v, 4) for v in losses],

@@ -130,7 +130,7 @@ class LoRA(Pass):
             max_grad_norm=float(params["max_grad_norm"]),
             seed=ctx.seed,
             device=ctx.target.torch_device,
-            log=ctx.log,
+            on_step=ctx.on_step,
         )
         model.save_pretrained(str(out))
         (out / "train_log.json").write_text(json.dumps(history))

@@ -1,0 +1,109 @@
+"""report.html: the data behind the plots, and the page itself in a real headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autotune.report_html import pareto_figure
+from tests.test_report import _study
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+def test_pareto_figure_groups_and_shades() -> None:
+    from autotune.report import build_report
+    from autotune.space import Space
+    from tests.conftest import tiny_raw
+
+    space = Space.model_validate(
+        tiny_raw(
+            constraints=[
+                {"metric": "accuracy", "op": ">=", "value": 0.8},
+                {"metric": "latency_p90_ms", "op": "<=", "value": 50},
+            ]
+        )
+    )
+    runs = [
+        {"accuracy": 0.95, "latency_p90_ms": 40.0, "size_mb": 90.0},
+        {"accuracy": 0.90, "latency_p90_ms": 45.0, "size_mb": 100.0},
+        {"accuracy": 0.70, "latency_p90_ms": 10.0, "size_mb": 80.0},
+    ]
+    report = build_report(_study(space, runs), space)
+    fig = pareto_figure(report, space)
+    names = [t.name for t in fig.data]
+    assert names == ["Pareto front (feasible)", "feasible, dominated", "infeasible", "winner"]
+    assert list(fig.data[0].x) == [40.0] and list(fig.data[2].y) == [0.70]
+    rect = fig.layout.shapes[0]
+    assert (rect.x1, rect.y0) == (50, 0.8)
+    assert "lora" not in fig.data[0].text[0] or "trial 0" in fig.data[0].text[0]
+
+
+def _non_blank(png: bytes) -> int:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB").resize((200, 120))
+    return len(set(img.getdata()))
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(tiny_study: Path, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("AUTOTUNE_SKIP_BROWSER"):
+            pytest.skip("AUTOTUNE_SKIP_BROWSER is set")
+        pytest.fail("chromium is not installed: apt-get install -y chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    page_file = tiny_study / "report.html"
+    assert page_file.is_file()
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(  # a fresh --user-data-dir
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri(), wait_until="load")
+        page.wait_for_timeout(500)
+        assert errors == []
+        assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+        report = json.loads((tiny_study / "report.json").read_text())
+        assert report["winner"] is not None
+        for name in ("pareto", "history", "confusion", "recall"):
+            plot = page.locator(f"#{name} .plotly-graph-div")
+            assert plot.count() == 1, name
+            assert _non_blank(plot.screenshot()) > 20, name
+        assert page.locator("#pareto .scatterlayer .point").count() >= 1
+        assert page.locator("div[id^=importance-] .plotly-graph-div").count() >= 1
+        shot = tmp_path / "pareto.png"
+        page.locator("#pareto").screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        # the table sorts by a click on a header, numerically, both ways
+        header = page.locator("#trials th", has_text="trial").first
+        header.click()
+        first = [page.locator("#trials tbody tr").nth(i).locator("td").first.inner_text() for i in range(3)]
+        header.click()
+        again = [page.locator("#trials tbody tr").nth(i).locator("td").first.inner_text() for i in range(3)]
+        assert first == ["0", "1", "2"] and again == ["2", "1", "0"]
+        browser.close()
