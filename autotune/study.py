@@ -61,6 +61,20 @@ def pick_target(loaded: LoadedSpace, name: str | None) -> Target:
     raise AutotuneError(f"none of the space's targets ({', '.join(names)}) runs on this machine")
 
 
+class _GridSampler(optuna.samplers.BruteForceSampler):
+    """Every combination of a discrete space once. Optuna's version calls ``Study.stop`` when the
+    grid is exhausted, which only works inside ``optimize``; here the ask/tell loop reads
+    ``exhausted`` instead."""
+
+    exhausted = False
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
+        try:
+            super().after_trial(study, trial, state, values)
+        except RuntimeError:  # raised by study.stop() outside optimize(): the grid is done
+            self.exhausted = True
+
+
 def _sampler(space: Space) -> optuna.samplers.BaseSampler:
     s = space.study
     if s.sampler == "nsga2":
@@ -68,7 +82,7 @@ def _sampler(space: Space) -> optuna.samplers.BaseSampler:
     if s.sampler == "random":
         return optuna.samplers.RandomSampler(seed=s.seed)
     if s.sampler == "grid":
-        return optuna.samplers.BruteForceSampler(seed=s.seed)  # the grid of a space's choices
+        return _GridSampler(seed=s.seed)  # the grid of a space's choices
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=min(10, max(3, s.n_trials // 3)))
 
 
@@ -238,6 +252,9 @@ def run_study(
     reporter.study_started(counted_trials(study), space.study.n_trials)
     new = 0
     while counted_trials(study) < space.study.n_trials:
+        if getattr(study.sampler, "exhausted", False):
+            reporter.message("every combination of the grid has run: no new trial")
+            break
         if space.study.timeout and time.perf_counter() - start > space.study.timeout:
             reporter.message(f"timeout of {space.study.timeout:g} s reached: no new trial")
             break

@@ -58,7 +58,7 @@ def _search_settings(path: Path, grid: int) -> dict[str, Any]:
     return {
         "n_trials": int(strategy.get("num_samples") or strategy.get("max_samples") or 10),
         "sampler": _SAMPLERS.get(algo, "tpe"),
-        "seed": int(strategy.get("seed", 0)),
+        **({"seed": int(strategy["seed"])} if "seed" in strategy else {}),
     }
 
 
@@ -98,7 +98,7 @@ def prepare_olive_space(
     if goals:
         raw["preference"] = {"metric": goals[0]["metric"]}
     if wf.search:
-        raw["study"] = _search_settings(config, _grid_size(raw["passes"]))
+        raw["study"] = {"seed": raw["study"]["seed"], **_search_settings(config, _grid_size(raw["passes"]))}
     wf.ignored[:] = list(dict.fromkeys(wf.ignored))
     raw["olive"] = {
         "config": str(wf.path),

@@ -163,6 +163,15 @@ def _merge_alternatives(params: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _fill_defaults(passes: dict[str, Any]) -> None:
+    """What the config does not set stays at the pass's default: Olive searches only what it lists."""
+    from autotune.passes import get_pass
+
+    for name, params in passes.items():
+        for spec in get_pass(name).params:
+            params.setdefault(spec.name, spec.default)
+
+
 def _target(providers: list[str]) -> str:
     for ep in providers:
         if ep.startswith("CUDA") or ep.startswith("Tensorrt"):
@@ -201,6 +210,7 @@ def build_space(
         passes[name] = _merge_alternatives(params)
     if "quantize" in chain and "build" in passes:
         passes["build"]["precision"] = "fp32"
+    _fill_defaults(passes)
     if data_name is None:
         if not wf.data:
             raise OliveConfigError("data_configs: no data; a fine-tuning workflow needs one")
@@ -232,11 +242,15 @@ def _data_section(
         eval_name = lora.config.get("eval_data_config")
     else:
         eval_name = None
-    evaluation: dict[str, Any] = {"fraction": 0.2, "seed": 0}
+    targs = (
+        (lora.config.get("training_args") or {}) if lora is not None and isinstance(lora.config, dict) else {}
+    )
+    seed, data_seed = int(targs.get("seed", 0)), int(targs.get("data_seed", targs.get("seed", 0)))
+    evaluation: dict[str, Any] = {"fraction": 0.2, "seed": data_seed}
     if eval_name and eval_name in wf.data:
         evaluation = {"path": wf.data[eval_name]["path"]}
     elif isinstance(eval_size, (int, float)) and 0 < float(eval_size) < 1:
-        evaluation = {"fraction": float(eval_size), "seed": 0}
+        evaluation = {"fraction": float(eval_size), "seed": data_seed}
     return {
         "name": wf.path.stem,
         "description": f"Imported from the Olive config {wf.path.name}",
@@ -251,7 +265,7 @@ def _data_section(
         "targets": [_target(wf.providers)],
         "chains": [chain],
         "passes": passes,
-        "study": {"n_trials": 1, "sampler": "random"},
+        "study": {"n_trials": 1, "sampler": "random", "seed": seed},
     }
 
 

@@ -39,12 +39,22 @@ def test_both_schemas_map_to_the_same_plan() -> None:
             "batch_size": 4,
             "steps": 10,
             "max_grad_norm": 0.3,
+            "warmup_ratio": 0.1,  # not in the config: the pass's default, not searched
         }
     )
-    assert old["passes"]["build"] == new["passes"]["build"] == {"precision": "int4"}
-    for key in ("text_column", "label_column", "template", "eval"):
+    assert old["passes"]["build"] == new["passes"]["build"]
+    assert old["passes"]["build"] == {
+        "precision": "int4",
+        "block_size": 32,
+        "accuracy_level": 4,
+        "is_symmetric": True,
+        "algo_config": "default",
+    }
+    for key in ("text_column", "label_column", "template"):
         assert old["data"][key] == new["data"][key], key
-    assert old["data"]["eval"] == {"fraction": 0.3, "seed": 0}
+    assert old["data"]["eval"] == {"fraction": 0.3, "seed": 42}  # training_args.data_seed
+    assert old["study"]["seed"] == 0
+    assert new["data"]["eval"] == {"fraction": 0.3, "seed": 0}
     assert old["targets"] == new["targets"] == ["cpu"]
     assert old["model"] == {"id": "/nonexistent/model-id"}
 
