@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("model", type=Path, help="an exported folder (autotune export)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA.resolve())
     args = ap.parse_args()
+    if not args.data.is_file():
+        raise SystemExit(f"run.py: {args.data}: no such file; pass --data PATH_TO/dev.jsonl")
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     start = time.perf_counter()
     predicted = predict(args.model, [r["phrase"] for r in rows])
@@ -57,9 +59,9 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "params": reported["params"],
     }
-    print(json.dumps(result, indent=1))
     out = HERE / f"results-{args.model.resolve().name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
     print(f"written to {out}")
 
 
