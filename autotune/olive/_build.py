@@ -115,8 +115,6 @@ def _lora(
     for k in targs:
         why = _TRAINING_IGNORED.get(k, "not used by autotune's training loop")
         ignored.append(f"{key}.training_args.{k}: {why}")
-    if targs.get("gradient_accumulation_steps"):
-        pass
     return out
 
 
