@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="a finished study's output folder")
     ap.add_argument("--repeats", type=int, default=40)
     args = ap.parse_args()
-    loaded, study, report = _open(args.out, None)
+    loaded, _study, report = _open(args.out, None)
     if report.winner is None:
         raise SystemExit("run.py: the study has no complete trial")
     lora_key = next(s["key"] for s in report.row(report.winner).steps if s["name"] == "lora")
@@ -68,11 +68,8 @@ def main() -> None:
     rows = []
     candidates = [("pytorch-fp32-eager", ModelArtifact(cache.path("merge", merge_key), "hf"), None)]
     for r in sorted(same, key=lambda r: r.number):
-        label = (
-            r.chain.split(">")[-1] == "quantize"
-            and "ort-dynamic-int8"
-            or f"onnx-{r.params['build.precision']}"
-        )
+        quantized = r.chain.split(">")[-1] == "quantize"
+        label = "ort-dynamic-int8" if quantized else f"onnx-{r.params['build.precision']}"
         candidates.append((label, ModelArtifact(Path(str(r.artifact)), "onnx-genai"), r))
     for label, artifact, row in candidates:
         lat = latency.evaluate(artifact, task)
@@ -107,14 +104,20 @@ def main() -> None:
     }
     (HERE / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"memory bandwidth: copy {bw['copy_gb_s']} GB/s, read {bw['read_gb_s']} GB/s")
-    print(
-        f"{'model':22} {'acc':>6} {'p50 ms':>7} {'p90 ms':>7} {'dec tok/s':>9} {'x eager':>8} {'MB':>6} {'bound':>7} {'of bound':>8}"
-    )
+    header = ("model", "acc", "p50 ms", "p90 ms", "dec tok/s", "x eager", "MB", "bound", "of bound")
+    print(f"{header[0]:22} " + " ".join(f"{h:>9}" for h in header[1:]))
     for r in rows:
-        print(
-            f"{r['model']:22} {r['accuracy']:6.3f} {r['p50_ms']:7.1f} {r['p90_ms']:7.1f} {r['decode_tok_s']:9.1f} "
-            f"{r['decode_vs_pytorch']:8.2f} {r['weights_mb']:6.0f} {r['bound_tok_s']:7.0f} {r['share_of_bound']:8.1%}"
+        cells = (
+            f"{r['accuracy']:.3f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p90_ms']:.1f}",
+            f"{r['decode_tok_s']:.1f}",
+            f"{r['decode_vs_pytorch']:.2f}",
+            f"{r['weights_mb']:.0f}",
+            f"{r['bound_tok_s']:.0f}",
+            f"{r['share_of_bound']:.1%}",
         )
+        print(f"{r['model']:22} " + " ".join(f"{c:>9}" for c in cells))
     print(f"written to {HERE / 'results.json'}")
 
 
