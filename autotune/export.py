@@ -93,7 +93,7 @@ def export_trial(
         for item in src.iterdir():
             if item.is_file() and item.name not in ("autotune-meta.json", "build.log"):
                 shutil.copy2(item, tmp / item.name)
-        plan = {"chain": row.chain.split(">"), "target": report.target, "params": _nest(row.params)}
+        plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
         (tmp / "autotune.yaml").write_text(
             yaml.dump(
                 fixed_space(loaded, plan, number),
@@ -166,11 +166,3 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
-
-
-def _nest(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in params.items():
-        p, k = key.split(".", 1)
-        out.setdefault(p, {})[k] = value
-    return out

@@ -17,7 +17,6 @@ from autotune.targets import Target
 __all__ = [
     "TrialPlan",
     "chain_label",
-    "plan_from_params",
     "plan_trial",
     "searched_names",
     "target_values",
@@ -117,13 +116,3 @@ def plan_trial(trial: optuna.Trial, loaded: LoadedSpace, target: Target) -> Tria
     chain = tuple(label.split(">"))
     params = _resolve(loaded, target, chain, lambda n, v: suggest(trial, n, v))
     return TrialPlan(chain, params, target)
-
-
-def plan_from_params(loaded: LoadedSpace, target: Target, values: Mapping[str, Any]) -> TrialPlan:
-    """Rebuild a plan from a finished trial's recorded parameters (fixed values included)."""
-    chain = tuple(str(values[CHAIN_PARAM]).split(">"))
-
-    def pick(name: str, v: SearchValues) -> Scalar:
-        return values[name] if name in values else (v.value if isinstance(v, Fixed) else values[name])
-
-    return TrialPlan(chain, _resolve(loaded, target, chain, pick), target)

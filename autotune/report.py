@@ -35,6 +35,14 @@ class TrialRow:
     artifact: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def pass_params(self) -> dict[str, dict[str, Any]]:
+        """``{"lora": {"rank": 8, ...}, ...}`` from the flat ``lora.rank`` names."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, value in self.params.items():
+            name, param = key.split(".", 1)
+            out.setdefault(name, {})[param] = value
+        return out
+
 
 @dataclass
 class Report:

@@ -125,8 +125,10 @@ class TrialRunner:
         for i, p in enumerate(passes):
             params = plan.params[p.name]
             key = self.cache.key(p.name, input=source.key, params=dict(params), **p.key_parts(params, ctx))
-            self.reporter.step(p.name, self.cache.get(p.name, key) is not None)
-            entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
+            entry = self.cache.get(p.name, key)
+            self.reporter.step(p.name, entry is not None)
+            if entry is None:
+                entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
             outcome.steps.append(StepRecord(p.name, key, round(entry.seconds, 2), entry.hit))
             source = Artifact(p.output_kind, entry.path, key)
             next_is_onnx = i + 1 < len(passes) and passes[i + 1].output_kind == "onnx"
@@ -141,8 +143,10 @@ class TrialRunner:
         task = self.eval_task()
         key = self.cache.key(step, input=source.key, prompts=task.prompts, labels=task.labels, **parts)
         start = time.perf_counter()
-        self.reporter.step(step, self.cache.get(step, key) is not None)
-        entry = self.cache.produce(step, key, lambda _out: fn())
+        entry = self.cache.get(step, key)
+        self.reporter.step(step, entry is not None)
+        if entry is None:
+            entry = self.cache.produce(step, key, lambda _out: fn())
         return CacheEntry(entry.path, key, entry.hit, time.perf_counter() - start, entry.meta)
 
     def _record(self, name: str, entry: CacheEntry, outcome: TrialOutcome) -> None:

@@ -68,10 +68,3 @@ class Pass(ABC):
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
         """Write the output artifact into ``out``; return facts worth recording (JSON-able)."""
-
-    @classmethod
-    def spec(cls, name: str) -> ParamSpec:
-        for p in cls.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)

@@ -31,14 +31,11 @@ from autotune.targets import get_target
 HERE = Path(__file__).parent
 
 
-def _nest(params: dict[str, Any], chain: list[str]) -> dict[str, dict[str, Any]]:
-    """Per-pass parameters; any the study did not record (an older version) take the pass default."""
+def _with_defaults(row: Any, chain: list[str]) -> dict[str, dict[str, Any]]:
+    """The row's parameters; any the study did not record (an older version) take the pass default."""
     from autotune.passes import get_pass
 
-    out: dict[str, dict[str, Any]] = {name: {} for name in chain}
-    for key, value in params.items():
-        p, k = key.split(".", 1)
-        out.setdefault(p, {})[k] = value
+    out = {name: {} for name in chain} | row.pass_params()
     for name in chain:
         for spec in get_pass(name).params:
             if spec.when is None or spec.when(out[name]):
@@ -97,7 +94,7 @@ def main() -> None:
             )
             t0 = time.perf_counter()
             chain = r.chain.split(">")
-            outcome = runner.run(TrialPlan(tuple(chain), _nest(r.params, chain), target))
+            outcome = runner.run(TrialPlan(tuple(chain), _with_defaults(r, chain), target))
             seconds = time.perf_counter() - t0
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
