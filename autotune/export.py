@@ -53,7 +53,8 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     raw["targets"] = [plan["target"]]
     raw["passes"] = {name: dict(values) for name, values in plan["params"].items()}
     study = dict(raw.get("study") or {})
-    study.update(n_trials=1, sampler="random", precision_sweep=False)
+    study.pop("precision_sweep", None)  # the older name of build_sweep
+    study.update(n_trials=1, sampler="random", build_sweep=False)
     study.pop("timeout", None)
     study.pop("name", None)
     raw["study"] = study

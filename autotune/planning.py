@@ -19,6 +19,7 @@ __all__ = [
     "chain_label",
     "plan_trial",
     "searched_names",
+    "sweep_variants",
     "target_values",
 ]
 
@@ -116,3 +117,70 @@ def plan_trial(trial: optuna.Trial, loaded: LoadedSpace, target: Target) -> Tria
     chain = tuple(label.split(">"))
     params = _resolve(loaded, target, chain, lambda n, v: suggest(trial, n, v))
     return TrialPlan(chain, params, target)
+
+
+def _onnx_passes(chain: tuple[str, ...]) -> list[str]:
+    """The passes of ``chain`` that make or rewrite the ONNX model (after the fine-tune and merge)."""
+    return [name for name in chain if get_pass(name).output_kind == "onnx"]
+
+
+def sweep_variants(
+    loaded: LoadedSpace, plan: TrialPlan, params: Mapping[str, Scalar]
+) -> list[dict[str, Scalar]]:
+    """The trial ``params`` (flat Optuna names) through every chain and ONNX-side choice.
+
+    Everything up to the merged model stays as in ``params``. For each chain of the space that
+    shares the plan's passes up to the ONNX model (the same fine-tune), every combination of the
+    open choices of its ONNX passes (build precision, block size, quantizer options...) is
+    listed, within what the target allows, skipping parameters that do not apply (block size of
+    an fp32 build) or that a later pass forces. Ranges cannot be enumerated: they keep the
+    trial's value. ``params`` itself is not in the result.
+    """
+    out: list[dict[str, Scalar]] = []
+    target = plan.target
+    own_prefix = [n for n in plan.chain if n not in _onnx_passes(plan.chain)]
+    onnx_side = {n for c in loaded.space.chains for n in _onnx_passes(tuple(c))}
+    base = {k: v for k, v in params.items() if k.split(".", 1)[0] not in onnx_side}
+    for chain_list in loaded.space.chains:
+        chain = tuple(chain_list)
+        passes = _onnx_passes(chain)
+        if not passes or [n for n in chain if n not in passes] != own_prefix:
+            continue
+        if len(loaded.space.chains) > 1:
+            base[CHAIN_PARAM] = chain_label(chain)
+        forced: dict[str, dict[str, Scalar]] = {}
+        for name in chain:
+            for up, fixed in get_pass(name).upstream_fixed.items():
+                forced.setdefault(up, {}).update(fixed)
+        partial: list[tuple[dict[str, Scalar], dict[str, dict[str, Scalar]]]] = [({}, {})]
+        for name in passes:
+            for spec in get_pass(name).params:
+                grown = []
+                for flat, chosen in partial:
+                    mine = chosen.setdefault(name, {})
+                    if spec.when is not None and not spec.when(mine):
+                        grown.append((flat, chosen))
+                        continue
+                    if spec.name in forced.get(name, {}):
+                        mine[spec.name] = forced[name][spec.name]
+                        grown.append((flat, chosen))
+                        continue
+                    values = target_values(loaded, target, name, spec.name, loaded.values[name][spec.name])
+                    key = f"{name}.{spec.name}"
+                    if isinstance(values, Choice):
+                        options: tuple[Scalar, ...] = values.choices
+                    elif isinstance(values, Fixed):
+                        options = (values.value,)
+                    else:
+                        options = (params[key],) if key in params else ()
+                    for value in options or (spec.default,):
+                        new_chosen = {p: dict(v) for p, v in chosen.items()}
+                        new_chosen[name][spec.name] = value
+                        searched = not isinstance(values, Fixed) and options
+                        grown.append(({**flat, key: value} if searched else dict(flat), new_chosen))
+                partial = grown
+        for flat, _ in partial:
+            variant = {**base, **flat}
+            if variant != dict(params) and variant not in out:
+                out.append(variant)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autotune.params import SearchValues, parse_values
 from autotune.targets import TARGETS
@@ -174,8 +174,11 @@ class StudySpec(_Strict):
     timeout: float | None = Field(None, gt=0, description="seconds; no new trial starts after it")
     sampler: Literal["tpe", "nsga2", "random", "grid"] = "tpe"
     seed: int = 0
-    precision_sweep: bool = Field(
-        False, description="after a new fine-tune, queue the same trial at every other precision"
+    build_sweep: bool = Field(
+        False,
+        validation_alias=AliasChoices("build_sweep", "precision_sweep"),
+        description="after a new fine-tune, queue the same trial through every other chain and "
+        "ONNX-side choice (precision, block size, quantizer options)",
     )
 
 

@@ -18,8 +18,7 @@ from autotune.cache import Cache
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.models import prepare_model
-from autotune.params import Choice
-from autotune.planning import CHAIN_PARAM, TrialPlan, chain_label, plan_trial, searched_names, target_values
+from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.progress import Reporter
 from autotune.runner import TrialOutcome, TrialRunner
 from autotune.space import Space
@@ -183,35 +182,13 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
 
 
 def _sweep(study: optuna.Study, trial: optuna.Trial, plan: TrialPlan, loaded: LoadedSpace) -> None:
-    """Queue the same fine-tune through every other chain and precision the target allows.
+    """Queue the same fine-tune through every other chain and ONNX-side choice the target allows.
 
     These trials are cheap (the fine-tune and merge come from the cache) and show what each
-    precision costs this very model.
+    precision, block size or quantizer option costs this very model.
     """
-    current = (chain_label(plan.chain), plan.params.get("build", {}).get("precision"))
-    if "quantize" in plan.chain:
-        current = (current[0], None)
-    for chain in loaded.space.chains:
-        if "build" not in chain:
-            continue
-        label = chain_label(chain)
-        if "quantize" in chain:
-            variants: list[Any] = [None]
-        else:
-            values = target_values(
-                loaded, plan.target, "build", "precision", loaded.values["build"]["precision"]
-            )
-            variants = (
-                list(values.choices) if isinstance(values, Choice) else [getattr(values, "value", None)]
-            )
-        for precision in variants:
-            if (label, precision) == current:
-                continue
-            params = {k: v for k, v in trial.params.items() if k != "build.precision"}
-            params[CHAIN_PARAM] = label
-            if precision is not None:
-                params["build.precision"] = precision
-            study.enqueue_trial(params, skip_if_exists=True)
+    for params in sweep_variants(loaded, plan, trial.params):
+        study.enqueue_trial(params, skip_if_exists=True)
 
 
 def run_study(
@@ -280,7 +257,7 @@ def run_study(
             trial.number, f"{_summary(outcome)} ({time.perf_counter() - t0:.1f} s)", _front_lines(study)
         )
         if (
-            space.study.precision_sweep
+            space.study.build_sweep
             and outcome.state == "complete"
             and outcome.steps
             and not outcome.steps[0].cache_hit
