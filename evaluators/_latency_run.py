@@ -155,7 +155,11 @@ def _torch_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": str(torch.get_num_threads()),
+    }
 
 
 def _one_line(exc: BaseException) -> str:

@@ -78,6 +78,22 @@ def test_invalid_combination_fails_the_trial_with_its_reason(tmp_path: Path) -> 
     assert row["state"] == "fail" and "qlora needs bitsandbytes" in row["reason"] and row["steps"] == []
 
 
+def test_build_sweep_reuses_the_fine_tune(tmp_path: Path) -> None:
+    raw = tiny_raw(study__build_sweep=True, passes__build__intra_op_threads=2)
+    space = write_space(tmp_path / "s.yaml", raw)
+    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "4", "--quiet"]) == 0
+    rows = json.loads((tmp_path / "o" / "report.json").read_text())["rows"]
+    first, *swept = rows
+    assert not first["steps"][0]["cache_hit"]
+    # trials 1-3 are the first fine-tune through the other builds: int4/int8/fp32, fp32 + quantize
+    assert len(swept) == 3 and all(r["steps"][0]["cache_hit"] for r in swept), rows
+    assert {r["steps"][0]["key"] for r in swept} == {first["steps"][0]["key"]}
+    builds = {(r["chain"], r["params"].get("build.precision")) for r in rows}
+    assert len(builds) == 4, builds
+    complete = [r for r in rows if r["state"] == "complete"]
+    assert complete and all(r["params"]["build.intra_op_threads"] == 2 for r in complete)
+
+
 def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
     space = write_space(tmp_path / "s.yaml", tiny_raw())
     out = tmp_path / "o"

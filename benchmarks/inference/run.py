@@ -16,6 +16,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,15 @@ def bandwidth_gb_s(size: int = 1 << 30, repeats: int = 5) -> dict[str, float]:
     return {"copy_gb_s": round(copy, 1), "read_gb_s": round(read, 1)}
 
 
+def _label(row: Any) -> str:
+    """onnx-int4-b32, onnx-fp32, ort-int8 (per-tensor) or ort-int8-pc (per-channel)."""
+    p = row.params
+    if row.chain.split(">")[-1] == "quantize":
+        return "ort-int8-pc" if p.get("quantize.per_channel") else "ort-int8"
+    block = f"-b{p['build.block_size']}" if "build.block_size" in p else ""
+    return f"onnx-{p['build.precision']}{block}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="a finished study's output folder")
@@ -68,9 +78,7 @@ def main() -> None:
     rows = []
     candidates = [("pytorch-fp32-eager", ModelArtifact(cache.path("merge", merge_key), "hf"), None)]
     for r in sorted(same, key=lambda r: r.number):
-        quantized = r.chain.split(">")[-1] == "quantize"
-        label = "ort-dynamic-int8" if quantized else f"onnx-{r.params['build.precision']}"
-        candidates.append((label, ModelArtifact(Path(str(r.artifact)), "onnx-genai"), r))
+        candidates.append((_label(r), ModelArtifact(Path(str(r.artifact)), "onnx-genai"), r))
     for label, artifact, row in candidates:
         lat = latency.evaluate(artifact, task)
         size = SizeEvaluator().evaluate(artifact, task)
@@ -79,6 +87,7 @@ def main() -> None:
         rows.append(
             {
                 "model": label,
+                "threads": row.params.get("build.intra_op_threads", 0) if row else None,
                 "trial": row.number if row else None,
                 "accuracy": row.metrics["accuracy"]
                 if row

@@ -72,3 +72,20 @@ def test_build_verifies_the_graph(tmp_path: Path) -> None:
 
     with pytest.raises(StepFailed, match="ignored block_size=16"):
         build._verify(tmp_path, {"block_size": 16, "accuracy_level": 4})  # type: ignore[attr-defined]
+
+
+def test_build_writes_the_session_threads(tmp_path: Path) -> None:
+    import json
+
+    from autotune.errors import StepFailed
+    from autotune.passes.build import set_session_threads
+
+    config = {"model": {"decoder": {"session_options": {"log_id": "x"}, "filename": "model.onnx"}}}
+    (tmp_path / "genai_config.json").write_text(json.dumps(config))
+    assert set_session_threads(tmp_path, 2) == {"log_id": "x", "intra_op_num_threads": 2}
+    written = json.loads((tmp_path / "genai_config.json").read_text())
+    assert written["model"]["decoder"]["session_options"]["intra_op_num_threads"] == 2
+    assert written["model"]["decoder"]["filename"] == "model.onnx"
+    (tmp_path / "genai_config.json").write_text(json.dumps({"model": {}}))
+    with pytest.raises(StepFailed, match=r"no model\.decoder section"):
+        set_session_threads(tmp_path, 2)

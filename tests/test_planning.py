@@ -1,0 +1,55 @@
+"""Plans and the build sweep: which variants a new fine-tune is queued through."""
+
+from __future__ import annotations
+
+from autotune.planning import TrialPlan, sweep_variants
+from autotune.space_file import load_space
+from autotune.targets import get_target
+
+LORA = {
+    "lora.rank": 8,
+    "lora.alpha": 16,
+    "lora.learning_rate": 1e-3,
+    "lora.target_modules": "all-linear",
+}
+
+
+def test_sweep_lists_every_other_build_of_the_same_fine_tune() -> None:
+    loaded = load_space("smollm2-emotion")
+    plan = TrialPlan(("lora", "merge", "build"), {}, get_target("cpu"))
+    own = {"chain": "lora>merge>build", **LORA, "build.precision": "int4", "build.block_size": 32}
+    variants = sweep_variants(loaded, plan, own)
+    assert own not in variants
+    assert all({k: v[k] for k in LORA} == LORA for v in variants)  # the fine-tune never changes
+    builds = {
+        (v["chain"], v.get("build.precision"), v.get("build.block_size"), v.get("quantize.per_channel"))
+        for v in variants
+    }
+    assert builds == {
+        ("lora>merge>build", "int4", 64, None),
+        ("lora>merge>build", "int8", 32, None),
+        ("lora>merge>build", "int8", 64, None),
+        ("lora>merge>build", "fp32", None, None),  # no block size on an fp32 build
+        ("lora>merge>build>quantize", None, None, False),  # quantize forces the fp32 build
+        ("lora>merge>build>quantize", None, None, True),
+    }
+    assert len(variants) == len(builds)
+
+
+def test_sweep_keeps_to_the_target_and_the_trials_own_fine_tune() -> None:
+    loaded = load_space("phi3")
+    plan = TrialPlan(("qlora", "merge", "build"), {}, get_target("cuda"))
+    own = {
+        "chain": "qlora>merge>build",
+        "qlora.rank": 16,
+        "qlora.learning_rate": 1e-4,
+        "build.precision": "fp16",
+    }
+    variants = sweep_variants(loaded, plan, own)
+    # phi3 declares cuda precisions int4 and fp16 (int8 is dropped) and a qlora fine-tune is
+    # never swapped for a lora one.
+    assert [(v["chain"], v["build.precision"], v.get("build.block_size")) for v in variants] == [
+        ("qlora>merge>build", "int4", 32),
+        ("qlora>merge>build", "int4", 128),
+    ]
+    assert all(v["qlora.rank"] == 16 for v in variants)
