@@ -9,7 +9,6 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -21,6 +20,7 @@ from autotune.models import prepare_model
 from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.progress import Reporter
 from autotune.runner import TrialOutcome, TrialRunner
+from autotune.sampler import make_sampler
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
 from autotune.targets import TARGETS, Target, get_target
@@ -60,31 +60,6 @@ def pick_target(loaded: LoadedSpace, name: str | None) -> Target:
     raise AutotuneError(f"none of the space's targets ({', '.join(names)}) runs on this machine")
 
 
-class _GridSampler(optuna.samplers.BruteForceSampler):
-    """Every combination of a discrete space once. Optuna's version calls ``Study.stop`` when the
-    grid is exhausted, which only works inside ``optimize``; here the ask/tell loop reads
-    ``exhausted`` instead."""
-
-    exhausted = False
-
-    def after_trial(self, study: optuna.Study, trial: Any, state: TrialState, values: Any) -> None:
-        try:
-            super().after_trial(study, trial, state, values)
-        except RuntimeError:  # raised by study.stop() outside optimize(): the grid is done
-            self.exhausted = True
-
-
-def _sampler(space: Space) -> optuna.samplers.BaseSampler:
-    s = space.study
-    if s.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=s.seed, population_size=max(4, min(20, s.n_trials // 2)))
-    if s.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=s.seed)
-    if s.sampler == "grid":
-        return _GridSampler(seed=s.seed)  # the grid of a space's choices
-    return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=min(10, max(3, s.n_trials // 3)))
-
-
 def _space_digest(loaded: LoadedSpace) -> str:
     # What the trials depend on; study.*, the preference and the texts may change on resume.
     report_only = ("study", "description", "evaluation", "preference", "olive")
@@ -98,11 +73,11 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if not create:
-            return optuna.load_study(study_name=name, storage=storage, sampler=_sampler(space))
+            return optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(space))
         study = optuna.create_study(
             study_name=name,
             storage=storage,
-            sampler=_sampler(space),
+            sampler=make_sampler(space),
             load_if_exists=True,
             directions=[o.direction for o in space.objectives],
         )
