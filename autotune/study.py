@@ -71,26 +71,34 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
     space = loaded.space
     name = space.study.name or f"{space.name}-{target.name}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        if not create:
-            return optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(space))
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=make_sampler(space),
-            load_if_exists=True,
-            directions=[o.direction for o in space.objectives],
-        )
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise AutotuneError(
-            f"storage {storage}: driver missing ({exc}); for PostgreSQL: pip install 'autotune[postgres]'"
-        ) from None
-    except KeyError:
-        raise AutotuneError(f"storage {storage}: no study named {name!r}") from None
-    except Exception as exc:
-        if "OperationalError" in type(exc).__name__ or "sqlalchemy" in type(exc).__module__:
-            raise AutotuneError(f"storage {storage}: cannot open it ({str(exc).splitlines()[0]})") from None
-        raise
+    for attempt in range(5):
+        try:
+            if not create:
+                return optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(space))
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                sampler=make_sampler(space),
+                load_if_exists=True,
+                directions=[o.direction for o in space.objectives],
+            )
+            break
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise AutotuneError(
+                f"storage {storage}: driver missing ({exc}); for PostgreSQL: pip install 'autotune[postgres]'"
+            ) from None
+        except KeyError:
+            raise AutotuneError(f"storage {storage}: no study named {name!r}") from None
+        except Exception as exc:
+            # Workers starting together on an empty PostgreSQL database race to create Optuna's
+            # tables; the loser gets a unique violation and finds the tables on a second try.
+            if type(exc).__name__ == "IntegrityError" and attempt < 4:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            if "OperationalError" in type(exc).__name__ or "sqlalchemy" in type(exc).__module__:
+                first = str(exc).splitlines()[0]
+                raise AutotuneError(f"storage {storage}: cannot open it ({first})") from None
+            raise
     digest = _space_digest(loaded)
     stored = study.user_attrs.get("space_digest")
     if stored is None:

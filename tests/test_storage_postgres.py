@@ -2,7 +2,7 @@
 
 Each worker has its own output folder and cache, as two machines would; the study (trials,
 parameters, metrics) lives in PostgreSQL. Needs Debian's ``postgresql`` package (the README's
-test command installs it) and ``psycopg2`` (the ``test`` extra).
+test command installs it) and ``psycopg`` (the ``test`` extra).
 """
 
 from __future__ import annotations
@@ -92,5 +92,5 @@ def test_unreachable_server_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     url = f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"
     assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--storage", url]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("autotune: storage postgresql://") and "cannot open it" in err
+    assert err.startswith("autotune: error: storage postgresql://") and "cannot open it" in err
     assert len(err.splitlines()) == 1
