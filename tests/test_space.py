@@ -121,3 +121,10 @@ def test_grid_sampler_needs_discrete_values(tmp_path: Path) -> None:
     raw["passes"]["lora"]["learning_rate"] = [0.001, 0.01]
     write_space(tmp_path / "ok.yaml", raw)
     assert load_space(str(tmp_path / "ok.yaml")).space.study.sampler == "grid"
+
+
+def test_precision_sweep_is_the_older_name_of_build_sweep(tmp_path: Path) -> None:
+    old = load_space(str(write_space(tmp_path / "old.yaml", tiny_raw(study__precision_sweep=True))))
+    new = load_space(str(write_space(tmp_path / "new.yaml", tiny_raw(study__build_sweep=True))))
+    assert old.space.study.build_sweep is True and new.space.study.build_sweep is True
+    assert load_space(str(write_space(tmp_path / "none.yaml", tiny_raw()))).space.study.build_sweep is False
