@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,16 @@ def test_pareto_figure_groups_and_shades() -> None:
     assert list(fig.data[0].x) == [40.0] and list(fig.data[2].y) == [0.70]
     rect = fig.layout.shapes[0]
     assert (rect.x1, rect.y0) == (50, 0.8)
+    assert fig.layout.xaxis.range[1] == pytest.approx(45.0 * 1.15)
+    # A limit beyond every trial: the shaded region runs to the edge of the plot, not short of it.
+    loose = space.model_copy(update={"constraints": [space.constraints[0].model_copy(), _limit(space, 500)]})
+    wide = pareto_figure(build_report(_study(loose, runs), loose), loose)
+    assert wide.layout.shapes[0].x1 == wide.layout.xaxis.range[1] == pytest.approx(45.0 * 1.15)
     assert "lora" not in fig.data[0].text[0] or "trial 0" in fig.data[0].text[0]
+
+
+def _limit(space: Any, value: float) -> Any:
+    return space.constraints[1].model_copy(update={"value": value})
 
 
 def _non_blank(png: bytes) -> int:
