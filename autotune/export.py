@@ -81,9 +81,18 @@ def export_trial(
     if row.state != "complete" or not row.artifact:
         raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
     src = Path(row.artifact)
+    plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
+    space_text = yaml.dump(
+        fixed_space(loaded, plan, number), Dumper=_Dumper, sort_keys=False, allow_unicode=True
+    )
     if not (src / "genai_config.json").is_file():
+        rebuild = dest.with_name(f"{dest.name}.yaml")
+        if not rebuild.exists():
+            rebuild.parent.mkdir(parents=True, exist_ok=True)
+            rebuild.write_text(space_text)
         raise AutotuneError(
-            f"--trial {number}: its model {src} is gone from the cache; rerun the study to rebuild it"
+            f"--trial {number}: its model is no longer in the cache ({src}); {rebuild} rebuilds it: "
+            f"autotune --space {rebuild} --out NEW_DIR, then autotune export NEW_DIR"
         )
     if dest.exists():
         raise AutotuneError(f"{dest} already exists: remove it or choose another --dest")
@@ -94,15 +103,7 @@ def export_trial(
         for item in src.iterdir():
             if item.is_file() and item.name not in ("autotune-meta.json", "build.log"):
                 shutil.copy2(item, tmp / item.name)
-        plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
-        (tmp / "autotune.yaml").write_text(
-            yaml.dump(
-                fixed_space(loaded, plan, number),
-                Dumper=_Dumper,
-                sort_keys=False,
-                allow_unicode=True,
-            )
-        )
+        (tmp / "autotune.yaml").write_text(space_text)
         data = loaded.space.data
         (tmp / TASK_FILE).write_text(
             json.dumps(

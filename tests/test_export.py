@@ -75,3 +75,24 @@ def test_exported_space_reproduces_the_trial(exported: Path, tmp_path: Path) -> 
     assert again["params"] == original["params"]
     assert again["metrics"]["accuracy"] == pytest.approx(original["metrics"]["accuracy"])
     assert again["metrics"]["torch_accuracy"] == pytest.approx(original["metrics"]["torch_accuracy"])
+
+
+def test_export_after_the_cache_is_gone_writes_the_space_that_rebuilds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.conftest import tiny_raw, write_space
+
+    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    out = tmp_path / "o"
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+    shutil.rmtree(out / "cache")
+    capsys.readouterr()
+    assert main(["export", str(out), "--dest", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no longer in the cache" in err, err
+    rebuild = tmp_path / "m.yaml"
+    assert f"autotune --space {rebuild}" in err and not (tmp_path / "m").exists()
+    assert main(["validate", str(rebuild)]) == 0
+    assert yaml.safe_load(rebuild.read_text())["study"]["n_trials"] == 1
