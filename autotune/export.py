@@ -82,9 +82,8 @@ def export_trial(
         raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
     src = Path(row.artifact)
     plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
-    space_text = yaml.dump(
-        fixed_space(loaded, plan, number), Dumper=_Dumper, sort_keys=False, allow_unicode=True
-    )
+    fixed = fixed_space(loaded, plan, number)
+    space_text = yaml.dump(fixed, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
     if not (src / "genai_config.json").is_file():
         rebuild = dest.with_name(f"{dest.name}.yaml")
         if not rebuild.exists():
@@ -143,7 +142,6 @@ def export_trial(
         if fmt == "olive":
             from autotune.olive._write import olive_config
 
-            fixed = fixed_space(loaded, plan, number)
             cfg = olive_config(
                 row.params,
                 row.chain.split(">"),

@@ -85,27 +85,39 @@ def target_values(
     return Fixed(kept[0]) if len(kept) == 1 else Choice(kept)
 
 
+def _forced(chain: tuple[str, ...]) -> dict[str, dict[str, Scalar]]:
+    """Values later passes of ``chain`` force on earlier ones (quantize: the fp32 build)."""
+    forced: dict[str, dict[str, Scalar]] = {}
+    for name in chain:
+        for up, fixed in get_pass(name).upstream_fixed.items():
+            forced.setdefault(up, {}).update(fixed)
+    return forced
+
+
+def _values(
+    loaded: LoadedSpace, target: Target, name: str, param: str, forced: dict[str, dict[str, Scalar]]
+) -> SearchValues:
+    """What ``name.param`` may take in this chain: forced, or the space's values narrowed to the target."""
+    if param in forced.get(name, {}):
+        return Fixed(forced[name][param])
+    return target_values(loaded, target, name, param, loaded.values[name][param])
+
+
 def _resolve(
     loaded: LoadedSpace,
     target: Target,
     chain: tuple[str, ...],
     pick: Any,  # (name, values) -> value
 ) -> dict[str, dict[str, Scalar]]:
-    forced: dict[str, dict[str, Scalar]] = {}
-    for name in chain:
-        for up, fixed in get_pass(name).upstream_fixed.items():
-            forced.setdefault(up, {}).update(fixed)
+    forced = _forced(chain)
     params: dict[str, dict[str, Scalar]] = {}
     for name in chain:
         chosen: dict[str, Scalar] = {}
         for spec in get_pass(name).params:
-            if spec.when is not None and not spec.when(chosen):
-                continue
-            if spec.name in forced.get(name, {}):
-                chosen[spec.name] = forced[name][spec.name]
-                continue
-            values = target_values(loaded, target, name, spec.name, loaded.values[name][spec.name])
-            chosen[spec.name] = pick(f"{name}.{spec.name}", values)
+            if spec.when is None or spec.when(chosen):
+                chosen[spec.name] = pick(
+                    f"{name}.{spec.name}", _values(loaded, target, name, spec.name, forced)
+                )
         params[name] = chosen
     return params
 
@@ -119,9 +131,9 @@ def plan_trial(trial: optuna.Trial, loaded: LoadedSpace, target: Target) -> Tria
     return TrialPlan(chain, params, target)
 
 
-def _onnx_passes(chain: tuple[str, ...]) -> list[str]:
-    """The passes of ``chain`` that make or rewrite the ONNX model (after the fine-tune and merge)."""
-    return [name for name in chain if get_pass(name).output_kind == "onnx"]
+def onnx_side(name: str) -> bool:
+    """Whether pass ``name`` makes or rewrites the ONNX model (after the fine-tune and merge)."""
+    return get_pass(name).output_kind == "onnx"
 
 
 def sweep_variants(
@@ -136,48 +148,42 @@ def sweep_variants(
     an fp32 build) or that a later pass forces. Ranges cannot be enumerated: they keep the
     trial's value. ``params`` itself is not in the result.
     """
+    own_prefix = [n for n in plan.chain if not onnx_side(n)]
+    base = {k: v for k, v in params.items() if k == CHAIN_PARAM or not onnx_side(k.split(".", 1)[0])}
     out: list[dict[str, Scalar]] = []
-    target = plan.target
-    own_prefix = [n for n in plan.chain if n not in _onnx_passes(plan.chain)]
-    onnx_side = {n for c in loaded.space.chains for n in _onnx_passes(tuple(c))}
-    base = {k: v for k, v in params.items() if k.split(".", 1)[0] not in onnx_side}
-    for chain_list in loaded.space.chains:
-        chain = tuple(chain_list)
-        passes = _onnx_passes(chain)
-        if not passes or [n for n in chain if n not in passes] != own_prefix:
+    for chain in map(tuple, loaded.space.chains):
+        passes = [n for n in chain if onnx_side(n)]
+        if not passes or [n for n in chain if not onnx_side(n)] != own_prefix:
             continue
         if len(loaded.space.chains) > 1:
             base[CHAIN_PARAM] = chain_label(chain)
-        forced: dict[str, dict[str, Scalar]] = {}
-        for name in chain:
-            for up, fixed in get_pass(name).upstream_fixed.items():
-                forced.setdefault(up, {}).update(fixed)
+        forced = _forced(chain)
+        # (the searched values so far as flat names, every value so far per pass)
         partial: list[tuple[dict[str, Scalar], dict[str, dict[str, Scalar]]]] = [({}, {})]
         for name in passes:
             for spec in get_pass(name).params:
+                key = f"{name}.{spec.name}"
+                values = _values(loaded, plan.target, name, spec.name, forced)
+                options: tuple[Scalar, ...]
+                if isinstance(values, Fixed):
+                    options, searched = (values.value,), False
+                elif isinstance(values, Choice):
+                    options, searched = values.choices, True
+                else:
+                    options, searched = (params.get(key, spec.default),), key in params
                 grown = []
                 for flat, chosen in partial:
-                    mine = chosen.setdefault(name, {})
+                    mine = chosen.get(name, {})
                     if spec.when is not None and not spec.when(mine):
                         grown.append((flat, chosen))
                         continue
-                    if spec.name in forced.get(name, {}):
-                        mine[spec.name] = forced[name][spec.name]
-                        grown.append((flat, chosen))
-                        continue
-                    values = target_values(loaded, target, name, spec.name, loaded.values[name][spec.name])
-                    key = f"{name}.{spec.name}"
-                    if isinstance(values, Choice):
-                        options: tuple[Scalar, ...] = values.choices
-                    elif isinstance(values, Fixed):
-                        options = (values.value,)
-                    else:
-                        options = (params[key],) if key in params else ()
-                    for value in options or (spec.default,):
-                        new_chosen = {p: dict(v) for p, v in chosen.items()}
-                        new_chosen[name][spec.name] = value
-                        searched = not isinstance(values, Fixed) and options
-                        grown.append(({**flat, key: value} if searched else dict(flat), new_chosen))
+                    for value in options:
+                        grown.append(
+                            (
+                                {**flat, key: value} if searched else flat,
+                                {**chosen, name: {**mine, spec.name: value}},
+                            )
+                        )
                 partial = grown
         for flat, _ in partial:
             variant = {**base, **flat}

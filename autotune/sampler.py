@@ -16,7 +16,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.passes import get_pass, pass_names
+from autotune.passes import pass_names
+from autotune.planning import onnx_side
 from autotune.space import Space
 
 __all__ = ["GridSampler", "make_sampler", "one_trial_per_fine_tune"]
@@ -38,7 +39,7 @@ class GridSampler(optuna.samplers.BruteForceSampler):
 
 def _fine_tune_passes() -> set[str]:
     """Passes that come before the ONNX model: their parameters define the fine-tune."""
-    return {name for name in pass_names() if get_pass(name).output_kind != "onnx"}
+    return {name for name in pass_names() if not onnx_side(name)}
 
 
 def _is_fine_tune_param(name: str, fine_tune: Container[str]) -> bool:

@@ -56,15 +56,20 @@ def test_winner_is_the_fastest_within_tolerance(tmp_path: Path) -> None:
     ) == 5
 
 
-def test_no_feasible_trial_names_the_closest() -> None:
-    space = Space.model_validate(
+def constrained_space(accuracy: float, p90_ms: float) -> Space:
+    """The tiny space with the constraints accuracy >= ``accuracy`` and p90 <= ``p90_ms``."""
+    return Space.model_validate(
         tiny_raw(
             constraints=[
-                {"metric": "accuracy", "op": ">=", "value": 0.9},
-                {"metric": "latency_p90_ms", "op": "<=", "value": 50},
+                {"metric": "accuracy", "op": ">=", "value": accuracy},
+                {"metric": "latency_p90_ms", "op": "<=", "value": p90_ms},
             ],
         )
     )
+
+
+def test_no_feasible_trial_names_the_closest() -> None:
+    space = constrained_space(accuracy=0.9, p90_ms=50)
     runs = [
         {"accuracy": 0.50, "latency_p90_ms": 40.0, "size_mb": 1.0},
         {"accuracy": 0.85, "latency_p90_ms": 52.0, "size_mb": 1.0},

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from autotune.report_html import pareto_figure
-from tests.test_report import _study
+from tests.test_report import _study, constrained_space
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -29,17 +29,8 @@ FLAGS = [
 
 def test_pareto_figure_groups_and_shades() -> None:
     from autotune.report import build_report
-    from autotune.space import Space
-    from tests.conftest import tiny_raw
 
-    space = Space.model_validate(
-        tiny_raw(
-            constraints=[
-                {"metric": "accuracy", "op": ">=", "value": 0.8},
-                {"metric": "latency_p90_ms", "op": "<=", "value": 50},
-            ]
-        )
-    )
+    space = constrained_space(accuracy=0.8, p90_ms=50)
     runs = [
         {"accuracy": 0.95, "latency_p90_ms": 40.0, "size_mb": 90.0},
         {"accuracy": 0.90, "latency_p90_ms": 45.0, "size_mb": 100.0},
