@@ -38,6 +38,7 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     for key_path in (
         ("data", "path"),
         ("data", "eval", "path"),
+        ("data", "confirm", "path"),
         ("model", "path"),
         ("model", "gguf"),
     ):
@@ -113,6 +114,8 @@ def export_trial(
                     "template": data.template,
                     "chat": data.chat.model_dump() if data.chat else None,
                     "provider": report.target,
+                    "label_scoring": loaded.space.evaluation.label_scoring,
+                    "length_normalize": loaded.space.evaluation.length_normalize,
                 },
                 indent=1,
             )
@@ -129,6 +132,7 @@ def export_trial(
                     if number == report.winner
                     else "does not meet every constraint",
                     "constraints": report.constraints,
+                    "accuracy": _accuracy_figures(row),
                     "metrics": row.metrics,
                     "params": row.params,
                     "chain": row.chain,
@@ -155,6 +159,23 @@ def export_trial(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _accuracy_figures(row: Any) -> dict[str, Any]:
+    """Search-split accuracy (what the study selected on) beside the confirm split (never seen)."""
+    m, d = row.metrics, row.details
+
+    def one(prefix: str, n: Any) -> dict[str, Any] | None:
+        if prefix not in m:
+            return None
+        return {"accuracy": m[prefix], "ci95": [m.get(f"{prefix}_low"), m.get(f"{prefix}_high")], "n": n}
+
+    return {
+        "search": one("accuracy", d.get("eval_rows")),
+        "confirm": one("confirm_accuracy", (d.get("confirm") or {}).get("n")),
+        "note": "search: the split the study selected on (optimistic for the winner); "
+        "confirm: a split the search never saw, measured once after the study",
+    }
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]

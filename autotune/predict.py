@@ -41,7 +41,13 @@ def predict(model_dir: Path, phrases: Sequence[str], provider: str | None = None
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
     target: Literal["cpu", "cuda"] = "cuda" if (provider or task.get("provider")) == "cuda" else "cpu"
     try:
-        choices = predict_labels(ModelArtifact(model_dir, "onnx-genai", target), prompts, labels)
+        choices = predict_labels(
+            ModelArtifact(model_dir, "onnx-genai", target),
+            prompts,
+            labels,
+            method=task.get("label_scoring", "score"),
+            normalize=bool(task.get("length_normalize", False)),
+        )
     except EvaluatorError as exc:
         raise AutotuneError(str(exc)) from None
     return [c.label for c in choices]

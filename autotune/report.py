@@ -12,11 +12,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.space import Space
+from autotune.space import Constraint, Space
+from autotune.winner import choose_winner
 
-__all__ = ["Report", "TrialRow", "build_report", "print_report", "write_report"]
+__all__ = ["CONFIRM_ATTR", "Report", "TrialRow", "build_report", "print_report", "write_report"]
 
-_HIGHER_IS_BETTER = {"accuracy", "torch_accuracy", "decode_tokens_per_s", "prompt_tokens_per_s"}
+CONFIRM_ATTR = "confirm:"  # study user attribute "confirm:<trial number>": its confirm-split figures
 
 
 @dataclass
@@ -34,6 +35,8 @@ class TrialRow:
     on_front: bool = False
     artifact: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Accuracy constraints met or missed by the point estimate while the 95% interval crosses them.
+    straddles: list[str] = field(default_factory=list)
 
     def pass_params(self) -> dict[str, dict[str, Any]]:
         """``{"lora": {"rank": 8, ...}, ...}`` from the flat ``lora.rank`` names."""
@@ -55,44 +58,43 @@ class Report:
     winner: int | None
     winner_feasible: bool
     note: str
+    best: int | None = None  # the front's best trial on the preference metric (search split)
+    ties: list[dict[str, Any]] = field(default_factory=list)  # how each front trial compares with it
 
     def row(self, number: int) -> TrialRow:
         return next(r for r in self.rows if r.number == number)
 
 
-def _row(t: FrozenTrial, space: Space) -> TrialRow:
+def _row(t: FrozenTrial, space: Space, confirm: dict[str, Any] | None) -> TrialRow:
     plan = t.user_attrs.get("plan") or {}
     params = {f"{p}.{k}": v for p, vals in (plan.get("params") or {}).items() for k, v in vals.items()}
     cons = {k: float(v) for k, v in t.constraints.items()} if t.state == TrialState.COMPLETE else {}
+    metrics = dict(t.user_attrs.get("metrics") or {})
+    details = dict(t.user_attrs.get("details") or {})
+    if confirm:
+        metrics.update(confirm.get("metrics") or {})
+        details["confirm"] = {k: v for k, v in confirm.items() if k != "metrics"}
     return TrialRow(
         number=t.number,
         state=t.state.name.lower(),
         chain=">".join(plan.get("chain", [])),
         params=params,
-        metrics=dict(t.user_attrs.get("metrics") or {}),
+        metrics=metrics,
         reason=t.user_attrs.get("reason"),
         seconds=t.user_attrs.get("seconds"),
         steps=list(t.user_attrs.get("steps") or []),
         feasible=all(v <= 0 for v in cons.values()) if t.state == TrialState.COMPLETE else None,
         violations=cons,
         artifact=t.user_attrs.get("artifact"),
-        details=dict(t.user_attrs.get("details") or {}),
+        details=details,
+        straddles=[str(c) for c in space.constraints if _straddles(c, metrics)],
     )
 
 
-def _better_key(metric: str, row: TrialRow) -> float:
-    v = float(row.metrics.get(metric, math.nan))
-    return -v if metric in _HIGHER_IS_BETTER else v
-
-
-def _choose(rows: list[TrialRow], space: Space) -> TrialRow:
-    pref = space.preference
-    best = min(rows, key=lambda r: _better_key(pref.metric, r))
-    if pref.then is None:
-        return best
-    edge = float(best.metrics[pref.metric])
-    close = [r for r in rows if abs(float(r.metrics[pref.metric]) - edge) <= pref.tolerance + 1e-9]
-    return min(close, key=lambda r: _better_key(str(pref.then), r))
+def _straddles(c: Constraint, metrics: dict[str, Any]) -> bool:
+    """Whether the metric's 95% interval contains the constraint's threshold."""
+    low, high = metrics.get(f"{c.metric}_low"), metrics.get(f"{c.metric}_high")
+    return low is not None and high is not None and float(low) < c.value < float(high)
 
 
 def _closest(rows: list[TrialRow], space: Space) -> TrialRow:
@@ -107,34 +109,36 @@ def _closest(rows: list[TrialRow], space: Space) -> TrialRow:
 
 def build_report(study: optuna.Study, space: Space) -> Report:
     trials = study.get_trials(deepcopy=False)
-    rows = [_row(t, space) for t in trials if t.state != TrialState.WAITING]
+    attrs = study.user_attrs
+    rows = [
+        _row(t, space, attrs.get(f"{CONFIRM_ATTR}{t.number}"))
+        for t in trials
+        if t.state != TrialState.WAITING
+    ]
     complete = [r for r in rows if r.state == "complete"]
     front_trials = study.best_trials if complete else []
     front = sorted(t.number for t in front_trials if all(v <= 0 for v in t.constraints.values()))
     for r in rows:
         r.on_front = r.number in front
-    winner, feasible, note = None, False, "no trial completed yet"
-    if front:
-        w = _choose([r for r in rows if r.on_front], space)
-        pref = space.preference
-        note = f"best {pref.metric} on the feasible front"
-        if pref.then:
-            note += f"; within {pref.tolerance:g} of it, the best {pref.then}"
-        winner, feasible = w.number, True
-    elif complete:
-        w = _closest(complete, space)
-        winner, note = w.number, "NO trial meets every constraint: this is the closest one"
-    return Report(
+    report = Report(
         study_name=study.study_name,
-        target=str(study.user_attrs.get("target", "")),
+        target=str(attrs.get("target", "")),
         objectives=[{"metric": o.metric, "direction": o.direction} for o in space.objectives],
         constraints=[str(c) for c in space.constraints],
         rows=rows,
         front=front,
-        winner=winner,
-        winner_feasible=feasible,
-        note=note,
+        winner=None,
+        winner_feasible=False,
+        note="no trial completed yet",
     )
+    if front:
+        choice = choose_winner([r for r in rows if r.on_front], space.preference)
+        report.winner, report.winner_feasible, report.note = choice.winner, True, choice.note
+        report.best, report.ties = choice.best, [asdict(t) for t in choice.ties]
+    elif complete:
+        report.winner = _closest(complete, space).number
+        report.note = "NO trial meets every constraint: this is the closest one"
+    return report
 
 
 def write_report(report: Report, out_dir: Path) -> None:
@@ -212,11 +216,13 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     for col in (
         "trial",
         "chain / params",
-        "accuracy",
-        "PyTorch acc",
+        "accuracy (search) [95%]",
+        "confirm [95%]",
+        "PyTorch",
+        "margin",
         "p50 ms",
         "p90 ms",
-        "decode tok/s",
+        "decode passes/s",
         "MB",
         "peak MB",
     ):
@@ -225,22 +231,30 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     if not shown and report.winner is not None:
         shown = [report.row(report.winner)]
     varying = _varying(report.rows)
+    tied = {t["number"] for t in report.ties if t["tied"]}
     for r in shown:
         m = r.metrics
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k in varying)
-        mark = " *" if r.number == report.winner else ""
+        mark = " *" if r.number == report.winner else " =" if r.number in tied else ""
         table.add_row(
             f"{r.number}{mark}",
             f"{r.chain.replace('>merge>', '>')}: {params}",
-            f"{m.get('accuracy', math.nan):.3f}",
+            _interval(m, "accuracy") + (" !" if r.straddles else ""),
+            _interval(m, "confirm_accuracy") if "confirm_accuracy" in m else "not run",
             f"{m.get('torch_accuracy', math.nan):.3f}",
+            f"{m.get('label_margin', math.nan):.2f}",
             f"{m.get('latency_p50_ms', math.nan):.1f}",
             f"{m.get('latency_p90_ms', math.nan):.1f}",
-            f"{m.get('decode_tokens_per_s', math.nan):.0f}",
+            f"{m.get('decode_passes_per_s', math.nan):.0f}",
             f"{m.get('size_mb', math.nan):.0f}",
             f"{m.get('peak_rss_mb', math.nan):.0f}",
         )
     console.print(table)
+    console.print(
+        "* winner; = statistically tied with the most accurate front trial; ! the 95% interval "
+        "contains an accuracy constraint's threshold. Search: the split the study selected on; "
+        "confirm: a split it never saw, measured once on the front."
+    )
     if report.winner is not None:
         console.print(
             f"winner: trial {report.winner} ({report.note}); "
@@ -248,3 +262,13 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         )
     else:
         console.print(report.note)
+
+
+def _interval(m: dict[str, Any], metric: str) -> str:
+    """``0.896 [0.82-0.94]`` from a metric and its ``_low`` / ``_high`` companions."""
+    value, low, high = m.get(metric), m.get(f"{metric}_low"), m.get(f"{metric}_high")
+    if value is None:
+        return "-"
+    if low is None or high is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.2f}-{high:.2f}]"

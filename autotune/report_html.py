@@ -40,11 +40,31 @@ def _hover(r: TrialRow) -> str:
     m = r.metrics
     lines = [
         f"trial {r.number} ({r.chain})",
-        f"accuracy {m.get('accuracy', math.nan):.3f}",
+        f"accuracy (search) {_ci(m, 'accuracy')}",
+        *([f"accuracy (confirm) {_ci(m, 'confirm_accuracy')}"] if "confirm_accuracy" in m else []),
         f"p90 {m.get('latency_p90_ms', math.nan):.1f} ms, size {m.get('size_mb', math.nan):.0f} MB",
     ]
     lines += [f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in r.params.items()]
     return "<br>".join(lines)
+
+
+def _ci(m: dict[str, Any], metric: str) -> str:
+    low, high = m.get(f"{metric}_low"), m.get(f"{metric}_high")
+    value = f"{m.get(metric, math.nan):.3f}"
+    return value if low is None or high is None else f"{value} [{low:.3f}, {high:.3f}]"
+
+
+def _error_y(rows: list[TrialRow], metric: str) -> dict[str, Any]:
+    """Asymmetric error bars from the metric's 95% interval (none where it is not known)."""
+    m = [r.metrics for r in rows]
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [x.get(f"{metric}_high", x[metric]) - x[metric] for x in m],
+        "arrayminus": [x[metric] - x.get(f"{metric}_low", x[metric]) for x in m],
+        "thickness": 1,
+        "width": 3,
+    }
 
 
 def pareto_figure(report: Report, space: Space) -> go.Figure:
@@ -64,6 +84,7 @@ def pareto_figure(report: Report, space: Space) -> go.Figure:
                 name=name,
                 text=[_hover(r) for r in group],
                 hoverinfo="text",
+                error_y={**_error_y(group, "accuracy"), "color": colour},
                 marker={
                     "color": colour,
                     "line": {"width": 1, "color": "#333"},
@@ -91,8 +112,22 @@ def pareto_figure(report: Report, space: Space) -> go.Figure:
                 },
             )
         )
+    confirmed = [r for r in rows if "confirm_accuracy" in r.metrics]
+    if confirmed:
+        fig.add_trace(
+            go.Scatter(
+                x=[r.metrics["latency_p90_ms"] for r in confirmed],
+                y=[r.metrics["confirm_accuracy"] for r in confirmed],
+                mode="markers",
+                name="confirm split (never searched)",
+                text=[_hover(r) for r in confirmed],
+                hoverinfo="text",
+                error_y={**_error_y(confirmed, "confirm_accuracy"), "color": "#2ca02c"},
+                marker={"symbol": "diamond-open", "size": 12, "color": "#2ca02c", "line": {"width": 2}},
+            )
+        )
     xs = [float(r.metrics["latency_p90_ms"]) for r in rows] or [1.0]
-    accs = [float(r.metrics["accuracy"]) for r in rows] or [0.0]
+    accs = [float(r.metrics.get("accuracy_low", r.metrics["accuracy"])) for r in rows] or [0.0]
     floor = min([*accs, *[c.value for c in space.constraints if c.metric == "accuracy"]])
     x_hi, y_lo, y_hi = max(xs) * 1.15, max(0.0, floor - 0.08), 1.02
     x_max, y_min = x_hi, y_lo
@@ -210,6 +245,24 @@ def _recall(report: Report) -> go.Figure | None:
     fig = go.Figure(go.Bar(x=list(recall), y=[v if v is not None else 0 for v in recall.values()]))
     fig.update_layout(title="Winner: recall per label", yaxis_range=[0, 1], height=320)
     return fig
+
+
+def _front_table(report: Report) -> str:
+    """The front with both accuracy figures and how each trial compares with the best one."""
+    if not report.ties:
+        return "<p class='note'>No feasible front: nothing to compare.</p>"
+    head = ["trial", "accuracy (search) [95%]", "accuracy (confirm) [95%]", "tied with the best", "why"]
+    out = ["<table id='front'><thead><tr>", *[f"<th>{html.escape(h)}</th>" for h in head], "</tr></thead>"]
+    for t in report.ties:
+        r = report.row(t["number"])
+        mark = " (winner)" if r.number == report.winner else " (best)" if r.number == report.best else ""
+        straddle = f"; the interval contains {', '.join(r.straddles)}" if r.straddles else ""
+        confirm = _ci(r.metrics, "confirm_accuracy") if "confirm_accuracy" in r.metrics else "not measured"
+        cells = [f"{r.number}{mark}", _ci(r.metrics, "accuracy"), confirm, "yes" if t["tied"] else "no"]
+        cells.append(str(t["why"]) + straddle)
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
 
 
 def _table(report: Report) -> str:
@@ -338,7 +391,12 @@ def write_html_report(report: Report, study: optuna.Study, space: Space, out_dir
             _div(fig, f"importance-{m}", f"importance of parameters for {m}: needs more complete trials")
             for m, fig in _importances(study, space)
         ],
-        "</div><h2>The winner</h2><div class='grid'>",
+        "</div><h2>The winner</h2>",
+        f"<p>{html.escape(report.note)}. The search split is what the study selected on, so the "
+        "best trial's figure there is optimistic; the confirm split was never seen by the search "
+        "and is measured once, on the front.</p>",
+        _front_table(report),
+        "<div class='grid'>",
         _div(_confusion(report), "confusion", "no winner yet"),
         _div(_recall(report), "recall", "no winner yet"),
         "</div><h2>All trials</h2><p class='note'>Click a column to sort.</p>",

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from autotune.cache import Cache, CacheEntry
 from autotune.data import TaskData
 from autotune.errors import AutotuneError, InvalidCombination
+from autotune.metrics import collect
 from autotune.models import PreparedModel, load_tokenizer
 from autotune.params import Scalar
 from autotune.passes import Artifact, Pass, PassContext, get_pass
@@ -26,6 +27,10 @@ from autotune.space import Space
 __all__ = ["StepRecord", "TrialOutcome", "TrialRunner"]
 
 State = Literal["complete", "pruned", "failed"]
+# Bumped when label scoring changes, so that cached evaluations of older code are not reused.
+SCORING_VERSION = 2
+# Constraints the PyTorch gate may prune on: ONNX accuracy cannot be much above PyTorch's.
+GATED = ("accuracy", "torch_accuracy")
 
 
 @dataclass
@@ -44,6 +49,8 @@ class TrialOutcome:
     reason: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     artifact: str | None = None  # the final ONNX folder
+    # Constraint violations known for a pruned trial (Optuna's convention: > 0 means missed).
+    violations: dict[str, float] = field(default_factory=dict)
 
     def to_attrs(self) -> dict[str, Any]:
         return {
@@ -74,27 +81,40 @@ class TrialRunner:
         self.space, self.model, self.data, self.cache = space, model, data, cache
         self.seed = seed
         self.reporter: Reporter = reporter or QuietReporter(None)
-        self._task: Any = None
+        self._search_task: Any = None
+        self._confirm_task: Any = None
 
-    def eval_task(self) -> Any:
+    def _task(self, examples: tuple[Any, ...]) -> Any:
         from evaluators import EvalTask
 
-        if self._task is None:
-            tok = (
-                load_tokenizer(self.model.path, self.model.trust_remote_code)
-                if self.data.prompt.chat_user
-                else None
-            )
-            examples = self.data.eval
-            limit = self.space.evaluation.max_eval_rows
-            if limit:
-                examples = examples[:limit]
-            self._task = EvalTask(
-                prompts=tuple(self.data.prompt.render(e.text, tok) for e in examples),
-                labels=tuple(e.label for e in examples),
-                label_set=self.data.labels,
-            )
-        return self._task
+        tok = (
+            load_tokenizer(self.model.path, self.model.trust_remote_code)
+            if self.data.prompt.chat_user
+            else None
+        )
+        limit = self.space.evaluation.max_eval_rows
+        if limit:
+            examples = examples[:limit]
+        ev = self.space.evaluation
+        return EvalTask(
+            prompts=tuple(self.data.prompt.render(e.text, tok) for e in examples),
+            labels=tuple(e.label for e in examples),
+            label_set=self.data.labels,
+            method=ev.label_scoring,
+            normalize=ev.length_normalize,
+        )
+
+    def eval_task(self) -> Any:
+        """The search split as an EvalTask: what the sampler and the front see."""
+        if self._search_task is None:
+            self._search_task = self._task(self.data.eval)
+        return self._search_task
+
+    def confirm_task(self) -> Any:
+        """The confirm split as an EvalTask: measured once, after the study, on the front only."""
+        if self._confirm_task is None:
+            self._confirm_task = self._task(self.data.confirm)
+        return self._confirm_task
 
     def run(self, plan: TrialPlan) -> TrialOutcome:
         outcome = TrialOutcome("complete")
@@ -138,10 +158,18 @@ class TrialRunner:
         self._evaluate_onnx(source, plan, outcome)
 
     def _eval_cached(
-        self, step: str, source: Artifact, fn: Callable[[], dict[str, Any]], **parts: Any
+        self, step: str, source: Artifact, task: Any, fn: Callable[[], dict[str, Any]], **parts: Any
     ) -> CacheEntry:
-        task = self.eval_task()
-        key = self.cache.key(step, input=source.key, prompts=task.prompts, labels=task.labels, **parts)
+        key = self.cache.key(
+            step,
+            input=source.key,
+            prompts=task.prompts,
+            labels=task.labels,
+            method=task.method,
+            normalize=task.normalize,
+            scoring=SCORING_VERSION,
+            **parts,
+        )
         start = time.perf_counter()
         entry = self.cache.get(step, key)
         self.reporter.step(step, entry is not None)
@@ -153,36 +181,46 @@ class TrialRunner:
         outcome.steps.append(StepRecord(name, entry.key, round(entry.seconds, 2), entry.hit))
 
     def _gate(self, merged: Artifact, outcome: TrialOutcome) -> bool:
-        """Measure the PyTorch model; prune (True) if it already misses an accuracy constraint."""
+        """Measure the PyTorch model; prune (True) if it misses an accuracy constraint by more
+        than its interval (the upper end of its 95% interval is below the threshold)."""
         from evaluators import AccuracyEvaluator, ModelArtifact
 
+        task = self.eval_task()
         entry = self._eval_cached(
             "eval-torch",
             merged,
-            lambda: AccuracyEvaluator().evaluate(ModelArtifact(merged.path, "hf"), self.eval_task()),
+            task,
+            lambda: AccuracyEvaluator().evaluate(ModelArtifact(merged.path, "hf"), task),
         )
         self._record("eval-torch", entry, outcome)
-        acc = float(entry.meta["accuracy"])
-        outcome.metrics["torch_accuracy"] = acc
-        outcome.details["torch_per_label_recall"] = entry.meta.get("per_label_recall")
-        for c in self.space.constraints:
-            if c.metric in ("accuracy", "torch_accuracy") and c.violation(acc) > 0:
-                outcome.state = "pruned"
-                outcome.reason = f"PyTorch accuracy {acc:.3f} already misses {c}; build skipped"
-                return True
-        return False
+        outcome.metrics.update(collect("eval-torch", entry.meta))
+        outcome.details.update(
+            torch_per_label_recall=entry.meta.get("per_label_recall"),
+            torch_correct=_bits(entry.meta["correct"]),
+        )
+        acc, high = outcome.metrics["torch_accuracy"], outcome.metrics["torch_accuracy_high"]
+        missed = [c for c in self.space.constraints if c.metric in GATED and c.op == ">=" and high < c.value]
+        if not missed:
+            return False
+        outcome.state = "pruned"
+        outcome.violations = {str(c): c.violation(acc) for c in missed}
+        outcome.reason = (
+            f"PyTorch accuracy {acc:.3f} (95% interval up to {high:.3f}) misses "
+            f"{', '.join(map(str, missed))}; build skipped"
+        )
+        return True
 
     def _evaluate_onnx(self, model: Artifact, plan: TrialPlan, outcome: TrialOutcome) -> None:
-        from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact, SizeEvaluator
+        from evaluators import AccuracyEvaluator, LatencyEvaluator, SizeEvaluator
 
-        provider: Literal["cpu", "cuda"] = "cuda" if plan.target.genai_provider == "cuda" else "cpu"
-        artifact = ModelArtifact(model.path, "onnx-genai", provider)
+        artifact = self._onnx_artifact(model.path, plan.target.genai_provider)
         task = self.eval_task()
         acc = self._eval_cached(
             "eval-onnx",
             model,
+            task,
             lambda: AccuracyEvaluator().evaluate(artifact, task),
-            provider=provider,
+            provider=artifact.provider,
         )
         self._record("eval-onnx", acc, outcome)
         ev = self.space.evaluation
@@ -193,19 +231,45 @@ class TrialRunner:
         ).evaluate(artifact, task)
         outcome.steps.append(StepRecord("eval-latency", "", round(time.perf_counter() - start, 2), False))
         size = SizeEvaluator().evaluate(artifact, task)
-        outcome.metrics.update(
-            accuracy=float(acc.meta["accuracy"]),
-            latency_p50_ms=float(latency["p50_ms"]),
-            latency_p90_ms=float(latency["p90_ms"]),
-            latency_mean_ms=float(latency["mean_ms"]),
-            decode_tokens_per_s=float(latency["decode_tokens_per_s"]),
-            prompt_tokens_per_s=float(latency["prompt_tokens_per_s"]),
-            peak_rss_mb=float(latency["peak_rss_mb"]),
-            size_mb=float(size["size_mb"]),
-        )
+        for source, output in (("eval-onnx", acc.meta), ("latency", latency), ("size", size)):
+            outcome.metrics.update(collect(source, output))  # type: ignore[arg-type]
         outcome.details.update(
             per_label_recall=acc.meta.get("per_label_recall"),
             confusion=acc.meta.get("confusion"),
+            correct=_bits(acc.meta["correct"]),
             eval_rows=len(task.prompts),
+            scoring={"method": task.method, "normalize": task.normalize},
             latency={k: v for k, v in latency.items() if k not in ("p50_ms", "p90_ms")},
         )
+
+    @staticmethod
+    def _onnx_artifact(path: Path, genai_provider: str) -> Any:
+        from evaluators import ModelArtifact
+
+        provider: Literal["cpu", "cuda"] = "cuda" if genai_provider == "cuda" else "cpu"
+        return ModelArtifact(path, "onnx-genai", provider)
+
+    def confirm(self, model_path: Path, model_key: str, genai_provider: str) -> dict[str, Any]:
+        """Accuracy of a built model on the confirm split (cached like every evaluation)."""
+        from evaluators import AccuracyEvaluator
+
+        artifact = self._onnx_artifact(model_path, genai_provider)
+        task = self.confirm_task()
+        entry = self._eval_cached(
+            "eval-confirm",
+            Artifact("onnx", model_path, model_key),
+            task,
+            lambda: AccuracyEvaluator().evaluate(artifact, task),
+            provider=artifact.provider,
+        )
+        return {
+            "metrics": collect("eval-confirm", entry.meta),
+            "n": int(entry.meta["n"]),
+            "per_label_recall": entry.meta.get("per_label_recall"),
+            "correct": _bits(entry.meta["correct"]),
+        }
+
+
+def _bits(correct: list[int]) -> str:
+    """Per-example correctness as a compact string of 0/1, in the split's order."""
+    return "".join("1" if c else "0" for c in correct)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from autotune.metrics import get_metric, searchable_metrics
 from autotune.params import SearchValues, parse_values
 from autotune.targets import TARGETS
 
 __all__ = [
-    "METRICS",
     "ChainPlan",
     "Constraint",
     "DataSpec",
@@ -20,29 +28,19 @@ __all__ = [
     "Space",
 ]
 
-# Metrics a trial reports; objectives, constraints and the preference may name these.
-METRICS: dict[str, str] = {
-    "accuracy": "accuracy of the built ONNX model on the eval split (ONNX Runtime GenAI)",
-    "torch_accuracy": "accuracy of the merged PyTorch model on the eval split",
-    "latency_p50_ms": "median time per request (prompt + answer), ms",
-    "latency_p90_ms": "90th percentile time per request, ms",
-    "latency_mean_ms": "mean time per request, ms",
-    "decode_tokens_per_s": "decode speed, tokens/s",
-    "prompt_tokens_per_s": "prompt (prefill) speed, tokens/s",
-    "size_mb": "model folder size on disk, MB",
-    "peak_rss_mb": "peak resident memory of the inference session's process, MB",
-}
-Metric = Literal[
-    "accuracy",
-    "torch_accuracy",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_mean_ms",
-    "decode_tokens_per_s",
-    "prompt_tokens_per_s",
-    "size_mb",
-    "peak_rss_mb",
-]
+
+def _searchable(name: str) -> str:
+    spec = get_metric(name)
+    if not spec.searchable:
+        raise ValueError(
+            f"{name!r} is measured on the confirm split after the study; the search must not see it "
+            f"(searchable: {', '.join(searchable_metrics())})"
+        )
+    return name
+
+
+# A metric an objective, constraint or preference may name (declared in autotune.metrics).
+Metric = Annotated[str, AfterValidator(_searchable)]
 
 
 class _Strict(BaseModel):
@@ -81,10 +79,37 @@ class ModelSpec(_Strict):
         return self
 
 
-class EvalSplit(_Strict):
-    fraction: float = Field(0.2, gt=0, lt=1)
-    seed: int = 0
-    path: str | None = None
+# The search and confirm fractions together stay below this, so that training keeps rows.
+MAX_HELD_OUT = 0.8
+
+
+class _Split(_Strict):
+    """A held-out split: a stratified fraction of data.path's distinct phrases, or a file."""
+
+    fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="share of data.path's distinct phrases; the default is raised to 20 rows on "
+        "small data while training keeps half",
+    )
+    path: str | None = Field(None, description="a separate file, relative to the space file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _Split:
+        if self.path is not None and "fraction" in self.model_fields_set:
+            raise ValueError("give fraction or path, not both")
+        return self
+
+
+class EvalSplit(_Split):
+    """``data.eval``: the search split, on which trials are measured and selected."""
+
+    seed: int = Field(0, description="draws the search and confirm splits and the row caps")
+
+
+class ConfirmSplit(_Split):
+    """``data.confirm``: measured once on the front after the study; the search never sees it."""
 
 
 class ChatSpec(_Strict):
@@ -100,8 +125,9 @@ class DataSpec(_Strict):
     chat: ChatSpec | None = None
     labels: list[str] | None = None
     eval: EvalSplit = EvalSplit()
+    confirm: ConfirmSplit = ConfirmSplit()
     max_train_rows: int | None = Field(None, ge=1)
-    max_eval_rows: int | None = Field(None, ge=1)
+    max_eval_rows: int | None = Field(None, ge=1, description="caps the search and confirm splits")
 
     @model_validator(mode="after")
     def _prompt(self) -> DataSpec:
@@ -117,6 +143,16 @@ class DataSpec(_Strict):
             raise ValueError(f"chat.user must contain {text}")
         if self.labels is not None and len(set(self.labels)) < 2:
             raise ValueError("labels needs at least two distinct labels")
+        return self
+
+    @model_validator(mode="after")
+    def _held_out(self) -> DataSpec:
+        drawn = sum(s.fraction for s in (self.eval, self.confirm) if s.path is None)
+        if round(drawn, 9) >= MAX_HELD_OUT:
+            raise ValueError(
+                f"eval.fraction + confirm.fraction is {drawn:g}; keep it below {MAX_HELD_OUT:g} so "
+                "that training keeps rows (or give a split as a file with path)"
+            )
         return self
 
 
@@ -154,11 +190,19 @@ class Constraint(_Strict):
 
 
 class Preference(_Strict):
-    """How to pick one winner from the front: best ``metric``; within ``tolerance``, best ``then``."""
+    """How to pick one winner from the front.
+
+    With an accuracy ``metric``, the trials statistically tied with the most accurate front trial
+    (a paired exact test on the search split's examples does not find them worse at
+    ``significance``), or within ``tolerance`` of it, are candidates; the best ``then`` wins.
+    """
 
     metric: Metric = "accuracy"
     tolerance: float = Field(0.0, ge=0)
     then: Metric | None = None
+    significance: float = Field(
+        0.05, gt=0, lt=1, description="level of the paired test that says a trial is worse"
+    )
 
 
 class EvaluationSpec(_Strict):
@@ -166,6 +210,12 @@ class EvaluationSpec(_Strict):
     latency_warmup: int = Field(3, ge=0)
     latency_repeats: int = Field(20, ge=1)
     latency_prompts: int = Field(8, ge=1)
+    label_scoring: Literal["score", "greedy"] = Field(
+        "score",
+        description="score: every label's whole continuation by log-likelihood; greedy: "
+        "trie-constrained greedy decoding (commits to the first token)",
+    )
+    length_normalize: bool = Field(False, description="score labels by mean log-prob per token")
 
 
 class StudySpec(_Strict):

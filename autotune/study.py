@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autotune.cache import Cache
+from autotune.confirm import confirm_front
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.models import prepare_model
@@ -159,6 +160,9 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
             trial.set_constraint(str(c), c.violation(float(outcome.metrics[c.metric])))
         study.tell(trial, [float(outcome.metrics[o.metric]) for o in space.objectives])
     elif outcome.state == "pruned":
+        # The sampler reads how far a pruned trial missed (TPE ranks infeasible trials by it).
+        for name, violation in outcome.violations.items():
+            trial.set_constraint(name, violation)
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
@@ -188,9 +192,26 @@ def run_study(
     study = open_study(loaded, storage, target)
     _recover(study)
     start = time.perf_counter()
-    if counted_trials(study) >= space.study.n_trials:
-        return StudyRun(study, target, 0.0, 0)
     cache = Cache(out_dir / "cache")
+    runner: TrialRunner | None = None
+
+    def get_runner() -> TrialRunner:
+        nonlocal runner
+        if runner is None:
+            runner = _make_runner(loaded, study, cache, reporter)
+        return runner
+
+    new = 0
+    if counted_trials(study) < space.study.n_trials:
+        new, interrupted = _loop(study, loaded, target, get_runner(), reporter, start)
+        if interrupted:
+            return StudyRun(study, target, time.perf_counter() - start, new, interrupted=True)
+    confirm_front(study, space, target, get_runner, reporter)
+    return StudyRun(study, target, time.perf_counter() - start, new)
+
+
+def _make_runner(loaded: LoadedSpace, study: optuna.Study, cache: Cache, reporter: Reporter) -> TrialRunner:
+    space = loaded.space
     source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
     reporter.message(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
     model = prepare_model(space.model, cache, loaded.base_dir)
@@ -198,16 +219,24 @@ def run_study(
     study.set_user_attr("labels", list(data.labels))
     study.set_user_attr("model_path", model.path)
     reporter.message(
-        f"data: {len(data.train)} train / {len(data.eval)} eval rows, labels {', '.join(data.labels)}"
+        f"data: {len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows, "
+        f"labels {', '.join(data.labels)}"
     )
-    runner = TrialRunner(
-        space=space,
-        model=model,
-        data=data,
-        cache=cache,
-        seed=space.study.seed,
-        reporter=reporter,
+    return TrialRunner(
+        space=space, model=model, data=data, cache=cache, seed=space.study.seed, reporter=reporter
     )
+
+
+def _loop(
+    study: optuna.Study,
+    loaded: LoadedSpace,
+    target: Target,
+    runner: TrialRunner,
+    reporter: Reporter,
+    start: float,
+) -> tuple[int, bool]:
+    """Ask, run, tell until n_trials or the timeout; (new trials, interrupted)."""
+    space = loaded.space
     varying = searched_names(loaded)
     reporter.study_started(counted_trials(study), space.study.n_trials)
     new = 0
@@ -234,7 +263,7 @@ def run_study(
             trial.set_user_attr("reason", "interrupted by the user")
             study.tell(trial, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
-            return StudyRun(study, target, time.perf_counter() - start, new, interrupted=True)
+            return new, True
         new += 1
         reporter.trial_finished(
             trial.number, f"{_summary(outcome)} ({time.perf_counter() - t0:.1f} s)", _front_lines(study)
@@ -246,7 +275,7 @@ def run_study(
             and not outcome.steps[0].cache_hit
         ):
             _sweep(study, trial, plan, loaded)
-    return StudyRun(study, target, time.perf_counter() - start, new)
+    return new, False
 
 
 def _front_lines(study: optuna.Study) -> list[str]:
@@ -273,7 +302,9 @@ def _summary(outcome: TrialOutcome) -> str:
         return f"{outcome.state}: {outcome.reason}{cached}"
     m = outcome.metrics
     return (
-        f"accuracy {m['accuracy']:.3f} (PyTorch {m.get('torch_accuracy', float('nan')):.3f}), "
-        f"p90 {m['latency_p90_ms']:.1f} ms, {m['decode_tokens_per_s']:.0f} tok/s, "
+        f"accuracy {m['accuracy']:.3f} [{m['accuracy_low']:.2f}-{m['accuracy_high']:.2f}] "
+        f"(PyTorch {m.get('torch_accuracy', float('nan')):.3f}), "
+        f"p90 {m['latency_p90_ms']:.1f} ms, "
+        f"{m.get('decode_passes_per_s', float('nan')):.0f} decode passes/s, "
         f"{m['size_mb']:.0f} MB{cached}"
     )

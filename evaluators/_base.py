@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 ArtifactKind = Literal["hf", "onnx-genai"]
 Provider = Literal["cpu", "cuda"]
+Method = Literal["score", "greedy"]
 
 
 class EvaluatorError(RuntimeError):
@@ -22,12 +23,19 @@ class EvalTask:
     Each prompt is the full text fed to the model (template applied), ending right where
     the answer starts. The answer is the label string followed by the tokenizer's EOS token
     when ``eos`` is true.
+
+    ``method`` is how a label is chosen: "score" (default) compares the log-probability of
+    each label's whole token sequence (summed, or the mean per token when ``normalize``);
+    "greedy" decodes restricted to the labels' token trie, committing to the first token.
+    ``normalize`` applies to "score" only.
     """
 
     prompts: tuple[str, ...]
     labels: tuple[str, ...]
     label_set: tuple[str, ...]
     eos: bool = True
+    method: Method = "score"
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         for name in ("prompts", "labels", "label_set"):
@@ -41,6 +49,12 @@ class EvalTask:
         unknown = sorted(set(self.labels) - set(self.label_set))
         if unknown:
             raise ValueError(f"gold labels {unknown!r} are not in label_set {self.label_set!r}")
+        if self.method not in get_args(Method):
+            raise ValueError(f"unknown method {self.method!r}; known: {get_args(Method)}")
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be a bool, got {self.normalize!r}")
+        if self.normalize and self.method != "score":
+            raise ValueError("normalize=True applies to method='score' only (greedy compares no totals)")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""Trie-constrained greedy decoding: the model picks one of the labels, never anything else.
+"""Label candidates, and trie-constrained greedy decoding (``method="greedy"``).
 
-The algorithm is backend-independent: it talks to a model through the small ``Decoder``
-protocol, and to a tokenizer through an ``encode`` callable.
+The model picks one of the labels, never anything else. The algorithm is
+backend-independent: it talks to a model through the small ``Decoder`` protocol, and to a
+tokenizer through an ``encode`` callable. Whole-label scoring (the default) is in
+``_scoring``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,11 +33,22 @@ class Decoder(Protocol):
 
 @dataclass(frozen=True)
 class Choice:
-    """The label chosen for one prompt and how many tokens were fed after the prompt."""
+    """The label chosen for one prompt, how sure the rule was, and what it cost.
+
+    ``steps``: tokens fed after the prompt; ``passes``: forward passes run, the prompt's
+    prefill included. ``scores``: each label's score, in ``label_set`` order (method
+    "score": summed or mean log-probability; greedy: empty, it scores no whole label).
+    ``margin``: chosen minus runner-up score (greedy: the smallest log-probability gap
+    between the token taken and the best other allowed token over its decisions); ``inf``
+    when there is a single label.
+    """
 
     index: int
     label: str
     steps: int
+    passes: int = 0
+    scores: tuple[float, ...] = ()
+    margin: float = math.inf
 
 
 def candidate_sequences(
@@ -90,7 +104,8 @@ def choose_label(
     """Greedy decoding restricted to the candidates' trie; stops when one candidate remains.
 
     At each step only tokens that continue a still-possible candidate are allowed; the
-    allowed token with the highest logit is taken (ties go to the lowest token id).
+    allowed token with the highest logit is taken (ties go to the lowest token id). A
+    single label needs no model (0 passes).
     """
     if len(candidates) != len(labels) or not candidates:
         raise ValueError("need one non-empty candidate sequence per label")
@@ -100,16 +115,20 @@ def choose_label(
     logits = decoder.start(prompt_ids)
     pos = 0
     steps = 0
+    margin = math.inf
     while True:
         allowed = np.array(sorted({candidates[i][pos] for i in alive}), dtype=np.int64)
-        row = np.asarray(logits).reshape(-1)
+        row = np.asarray(logits, dtype=np.float64).reshape(-1)
         if int(allowed.max()) >= row.shape[0]:
             raise ValueError(f"token id {int(allowed.max())} is outside the logits ({row.shape[0]})")
-        token = int(allowed[int(np.argmax(row[allowed]))])
+        best = int(np.argmax(row[allowed]))
+        token = int(allowed[best])
+        if len(allowed) > 1:  # a gap of logits is the gap of log-probabilities
+            margin = min(margin, float(row[token] - np.max(np.delete(row[allowed], best))))
         alive = [i for i in alive if candidates[i][pos] == token]
         pos += 1
         if len(alive) == 1:
-            return Choice(alive[0], labels[alive[0]], steps)
+            return Choice(alive[0], labels[alive[0]], steps, passes=1 + steps, margin=margin)
         logits = decoder.feed(token)
         steps += 1
 

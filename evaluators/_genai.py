@@ -11,8 +11,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime_genai as og  # type: ignore[import-untyped]
 
-from ._base import EvaluatorError
-from ._constrained import Choice, candidate_sequences, choose_label
+from ._base import EvaluatorError, Method
+from ._constrained import Choice, candidate_sequences
+from ._scoring import choose
 
 
 @dataclass(frozen=True)
@@ -62,35 +63,62 @@ def last_logits(generator: Any) -> npt.NDArray[np.float32]:
     return row
 
 
-class GenaiDecoder:
-    """``Decoder`` over an ORT GenAI generator: a new generator per prompt."""
+class GenaiBackend:
+    """``Decoder`` and ``Scorer`` over ORT GenAI: one generator per prompt.
+
+    The generator holds the prompt plus at most ``answer_tokens`` tokens. ``extend`` reads
+    the raw logits of every fed position (``get_output("logits")``; ``get_logits`` gives the
+    last one only) and ``rewind`` is ``rewind_to(len(prompt))``.
+    """
 
     def __init__(self, session: GenaiSession, answer_tokens: int) -> None:
         self._session = session
         self._answer_tokens = answer_tokens
         self._generator: Any = None
+        self._prompt_len = 0
 
     def start(self, prompt_ids: Sequence[int]) -> npt.NDArray[np.float32]:
         self._generator = self._session.generator(len(prompt_ids) + self._answer_tokens)
         self._generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
+        self._prompt_len = len(prompt_ids)
         return last_logits(self._generator)
 
-    def feed(self, token_id: int) -> npt.NDArray[np.float32]:
+    def _append(self, token_ids: Sequence[int]) -> Any:
         if self._generator is None:
-            raise RuntimeError("feed() before start()")
-        self._generator.append_tokens(np.asarray([token_id], dtype=np.int32))
-        return last_logits(self._generator)
+            raise RuntimeError("feed/extend before start()")
+        self._generator.append_tokens(np.asarray(token_ids, dtype=np.int32))
+        return self._generator
+
+    def feed(self, token_id: int) -> npt.NDArray[np.float32]:
+        return last_logits(self._append([token_id]))
+
+    def extend(self, token_ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        logits = np.asarray(self._append(token_ids).get_output("logits"), dtype=np.float32)
+        rows: npt.NDArray[np.float32] = logits.reshape(-1, logits.shape[-1])[-len(token_ids) :]
+        return rows
+
+    def rewind(self) -> None:
+        if self._generator is None:
+            raise RuntimeError("rewind() before start()")
+        self._generator.rewind_to(self._prompt_len)
 
 
 def predict_genai(
-    session: GenaiSession, prompts: Sequence[str], label_set: Sequence[str], eos: bool = True
+    session: GenaiSession,
+    prompts: Sequence[str],
+    label_set: Sequence[str],
+    eos: bool = True,
+    *,
+    method: Method = "score",
+    normalize: bool = False,
 ) -> list[Choice]:
-    """Constrained label choice for every prompt, tokenized by the session's own tokenizer."""
+    """The label (by ``method``) for every prompt, tokenized by the session's own tokenizer."""
     eos_id = session.eos_id() if eos else None
     cands = [candidate_sequences(session.encode, p, label_set, eos_id) for p in prompts]
-    decoder = GenaiDecoder(session, answer_tokens=max(len(s) for c in cands for s in c))
+    backend = GenaiBackend(session, answer_tokens=max(len(s) for c in cands for s in c))
     return [
-        choose_label(decoder, session.encode(p), c, label_set) for p, c in zip(prompts, cands, strict=True)
+        choose(backend, session.encode(p), c, label_set, method=method, normalize=normalize)
+        for p, c in zip(prompts, cands, strict=True)
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,47 +14,78 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from ._base import EvaluatorError
-from ._constrained import Choice, Encode, candidate_sequences, choose_label
+from ._base import EvaluatorError, Method
+from ._constrained import Choice, Encode, candidate_sequences
+from ._scoring import choose
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
 _DTYPE_KWARG = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
 
 
-class HfDecoder:
-    """``Decoder`` over a causal LM, decoding incrementally with the model's KV cache."""
+class HfBackend:
+    """``Decoder`` and ``Scorer`` over a causal LM, with the model's KV cache.
+
+    ``rewind`` crops the cache back to the prompt (``Cache.crop(-n)``, which removes n
+    tokens in transformers 4 and 5 alike); a cache that cannot be cropped is restored from
+    a copy taken after the prefill.
+    """
 
     def __init__(self, model: torch.nn.Module) -> None:
         self._model = model
         self._device = next(model.parameters()).device
         self._cache: dict[str, Any] = {}
+        self._prompt_len = 0
+        self._snapshot: Any = None
         # Project only the last position onto the vocabulary (transformers >= 4.50).
         self._last_only: dict[str, Any] = {"logits_to_keep": 1}
 
-    def _forward(self, input_ids: torch.Tensor) -> Any:
+    def _forward(self, input_ids: torch.Tensor, last_only: bool) -> Any:
+        if not last_only or not self._last_only:
+            return self._model(input_ids=input_ids, use_cache=True, **self._cache)
         try:
             return self._model(input_ids=input_ids, use_cache=True, **self._cache, **self._last_only)
         except TypeError as exc:
-            if not self._last_only or "logits_to_keep" not in str(exc):
+            if "logits_to_keep" not in str(exc):
                 raise
             self._last_only = {}
             return self._model(input_ids=input_ids, use_cache=True, **self._cache)
 
-    def _run(self, ids: Sequence[int]) -> npt.NDArray[np.float32]:
-        out = self._forward(torch.tensor([list(ids)], dtype=torch.long, device=self._device))
+    def _run(self, ids: Sequence[int], last_only: bool) -> npt.NDArray[np.float32]:
+        ids_t = torch.tensor([list(ids)], dtype=torch.long, device=self._device)
+        out = self._forward(ids_t, last_only)
         # transformers >= 5.24 names the cache `cache`; earlier versions `past_key_values`.
         fields = getattr(type(out), "__dataclass_fields__", {})
         key = "cache" if "cache" in fields else "past_key_values"
         self._cache = {key: getattr(out, key)}
-        logits: npt.NDArray[np.float32] = out.logits[0, -1].float().cpu().numpy()
+        logits: npt.NDArray[np.float32] = out.logits[0, -len(ids) :].float().cpu().numpy()
         return logits
 
     def start(self, prompt_ids: Sequence[int]) -> npt.NDArray[np.float32]:
         self._cache = {}
-        return self._run(prompt_ids)
+        row: npt.NDArray[np.float32] = self._run(prompt_ids, last_only=True)[-1]
+        self._prompt_len = len(prompt_ids)
+        cache = next(iter(self._cache.values()))
+        croppable = hasattr(cache, "crop") and getattr(cache, "is_croppable", True)
+        self._snapshot = None if croppable else copy.deepcopy(cache)
+        return row
 
     def feed(self, token_id: int) -> npt.NDArray[np.float32]:
-        return self._run([token_id])
+        row: npt.NDArray[np.float32] = self._run([token_id], last_only=True)[-1]
+        return row
+
+    def extend(self, token_ids: Sequence[int]) -> npt.NDArray[np.float32]:
+        return self._run(token_ids, last_only=False)
+
+    def rewind(self) -> None:
+        if not self._cache:
+            raise RuntimeError("rewind() before start()")
+        key, cache = next(iter(self._cache.items()))
+        if self._snapshot is not None:
+            self._cache = {key: copy.deepcopy(self._snapshot)}
+            return
+        extra = int(cache.get_seq_length()) - self._prompt_len
+        if extra > 0:
+            cache.crop(-extra)
 
 
 def _encoder(tokenizer: PreTrainedTokenizerBase) -> Encode:
@@ -81,8 +113,11 @@ def predict_hf(
     prompts: Sequence[str],
     label_set: Sequence[str],
     eos: bool = True,
+    *,
+    method: Method = "score",
+    normalize: bool = False,
 ) -> list[Choice]:
-    """Constrained label choice for every prompt with an already-loaded model.
+    """The label (by ``method``, see ``_scoring.choose``) for every prompt with a loaded model.
 
     The model is put in eval mode for the duration and restored afterwards; inputs go to
     the device of its parameters.
@@ -93,12 +128,14 @@ def predict_hf(
             raise EvaluatorError("eos is set but the tokenizer has no EOS token")
         eos_id = int(tokenizer.eos_token_id)
     encode = _encoder(tokenizer)
-    decoder = HfDecoder(model)
+    backend = HfBackend(model)
     choices = []
     with _eval_mode(model):
         for prompt in prompts:
             cands = candidate_sequences(encode, prompt, label_set, eos_id)
-            choices.append(choose_label(decoder, encode(prompt), cands, label_set))
+            choices.append(
+                choose(backend, encode(prompt), cands, label_set, method=method, normalize=normalize)
+            )
     return choices
 
 

@@ -11,7 +11,6 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,62 +18,12 @@ import numpy as np
 import psutil
 
 from ._base import EvaluatorError
-from ._constrained import longest_candidate
-from ._genai import GenaiSession, load_genai, runtime_versions
+from ._constrained import candidate_sequences
+from ._runtimes import load_runtime
+from ._timed import Timing, timed_request
+from .stats import bootstrap_quantile_ci
 
 _MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class _Timing:
-    total_s: float
-    prefill_s: float
-    decode_s: float
-    decode_tokens: int
-
-
-def _one_request(session: GenaiSession, ids: list[int], answer_tokens: int, max_length: int) -> _Timing:
-    t0 = time.perf_counter()
-    generator = session.generator(max_length)
-    t1 = time.perf_counter()
-    generator.append_tokens(np.asarray(ids, dtype=np.int32))
-    t2 = time.perf_counter()
-    steps = 0
-    while steps < answer_tokens and not generator.is_done():
-        generator.generate_next_token()
-        steps += 1
-    t3 = time.perf_counter()
-    return _Timing(t3 - t0, t2 - t1, t3 - t2, steps)
-
-
-class _HfSession:
-    """The same request shape on a transformers model (PyTorch eager): prefill, then greedy steps."""
-
-    def __init__(self, path: Path, provider: str) -> None:
-        from ._hf import HfDecoder, load_hf
-
-        self.model, self.tokenizer = load_hf(path, provider)
-        self.model.eval()
-        self.decoder = HfDecoder(self.model)
-
-    def encode(self, text: str) -> list[int]:
-        return [int(i) for i in self.tokenizer(text)["input_ids"]]
-
-    def eos_id(self) -> int:
-        return int(self.tokenizer.eos_token_id)
-
-    def request(self, ids: list[int], answer_tokens: int) -> _Timing:
-        import torch
-
-        with torch.inference_mode():
-            t0 = time.perf_counter()
-            logits = self.decoder.start(ids)
-            t1 = time.perf_counter()
-            token = int(np.argmax(logits))  # the first answer token comes from the prompt's logits
-            for _ in range(answer_tokens - 1):
-                token = int(np.argmax(self.decoder.feed(token)))
-            t2 = time.perf_counter()
-        return _Timing(t2 - t0, t1 - t0, t2 - t1, answer_tokens)
 
 
 def _peak_rss_mb() -> float:
@@ -96,69 +45,69 @@ def _peak_rss_mb() -> float:
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Time ``warmup`` + ``repeats`` requests cycling over the prompts; see LatencyEvaluator."""
+    prompts: list[str] = request["prompts"]
+    labels: list[str] = request["label_set"]
     t_load = time.perf_counter()
-    hf = request.get("kind") == "hf"
-    session: Any = (
-        _HfSession(Path(request["path"]), request["provider"])
-        if hf
-        else load_genai(Path(request["path"]), request["provider"])
-    )
+    runtime = load_runtime(request["kind"], Path(request["path"]), request["provider"])
     load_s = time.perf_counter() - t_load
     rss_after_load = psutil.Process().memory_info().rss / _MB
-    prompts: list[str] = request["prompts"]
-    eos_id = session.eos_id() if request["eos"] else None
-    answer_tokens = request["answer_tokens"] or longest_candidate(
-        session.encode, prompts, request["label_set"], eos_id
-    )
-    prompt_ids = [session.encode(p) for p in prompts]
-    max_length = max(len(ids) for ids in prompt_ids) + answer_tokens
+    if request["eos"] and runtime.eos_id is None:
+        raise EvaluatorError("eos is set but the tokenizer has no EOS token")
+    eos_id = runtime.eos_id if request["eos"] else None
+    prompt_ids = [runtime.encode(p) for p in prompts]
+    cands = [candidate_sequences(runtime.encode, p, labels, eos_id) for p in prompts]
+    backend = runtime.backend(max(len(c) for per_prompt in cands for c in per_prompt))
 
-    def one(i: int) -> _Timing:
-        ids = prompt_ids[i % len(prompt_ids)]
-        return (
-            session.request(ids, answer_tokens)
-            if hf
-            else _one_request(session, ids, answer_tokens, max_length)
+    def one(i: int) -> Timing:
+        k = i % len(prompts)
+        return timed_request(
+            backend, prompt_ids[k], cands[k], labels, method=request["method"], normalize=request["normalize"]
         )
 
-    for i in range(request["warmup"]):
-        one(i)
-    timings = [one(i) for i in range(request["repeats"])]
-    totals_ms = [t.total_s * 1000 for t in timings]
-    timed_lens = [len(prompt_ids[i % len(prompt_ids)]) for i in range(len(timings))]
-    decode_tokens = sum(t.decode_tokens for t in timings)
+    with runtime.context():
+        for i in range(request["warmup"]):
+            one(i)
+        timings = [one(i) for i in range(request["repeats"])]
     lens = [len(ids) for ids in prompt_ids]
     return {
-        "p50_ms": float(np.percentile(totals_ms, 50)),
-        "p90_ms": float(np.percentile(totals_ms, 90)),
-        "mean_ms": statistics.fmean(totals_ms),
-        "prefill_mean_ms": statistics.fmean(t.prefill_s for t in timings) * 1000,
-        "decode_mean_ms": statistics.fmean(t.decode_s for t in timings) * 1000,
-        "prompt_tokens_per_s": sum(timed_lens) / sum(t.prefill_s for t in timings),
-        "decode_tokens_per_s": decode_tokens / sum(t.decode_s for t in timings),
-        "decode_tokens_mean": decode_tokens / len(timings),
+        **_summary(timings, [lens[i % len(prompts)] for i in range(len(timings))]),
         "prompt_len": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
-        "answer_tokens": answer_tokens,
+        "method": request["method"],
+        "normalize": request["normalize"],
         "warmup": request["warmup"],
         "repeats": request["repeats"],
         "prompts": len(prompts),
         "provider": request["provider"],
-        "versions": _torch_versions() if hf else runtime_versions(),
-        "runtime": "pytorch-eager" if hf else "onnxruntime-genai",
+        "threads": runtime.threads,
+        "versions": runtime.versions,
+        "runtime": runtime.name,
         "load_s": load_s,
         "rss_after_load_mb": rss_after_load,
         "peak_rss_mb": _peak_rss_mb(),
     }
 
 
-def _torch_versions() -> dict[str, str]:
-    import torch
-    import transformers
-
+def _summary(timings: list[Timing], prompt_lens: list[int]) -> dict[str, Any]:
+    totals_ms = [t.total_s * 1000 for t in timings]
+    prefill_s = sum(t.prefill_s for t in timings)
+    decode_s = sum(t.decode_s for t in timings)
+    passes = sum(t.decode_passes for t in timings)
+    tokens = sum(t.decode_tokens for t in timings)
     return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "torch_threads": str(torch.get_num_threads()),
+        "p50_ms": float(np.percentile(totals_ms, 50)),
+        "p90_ms": float(np.percentile(totals_ms, 90)),
+        "mean_ms": statistics.fmean(totals_ms),
+        "p50_ci95": list(bootstrap_quantile_ci(totals_ms, 50)),
+        "p90_ci95": list(bootstrap_quantile_ci(totals_ms, 90)),
+        "prefill_mean_ms": prefill_s / len(timings) * 1000,
+        "decode_mean_ms": decode_s / len(timings) * 1000,
+        # Rates are None when no such pass ran (a single label under greedy; every label
+        # a single token).
+        "prefill_tokens_per_s": sum(prompt_lens) / prefill_s if prefill_s > 0 else None,
+        "decode_passes_per_s": passes / decode_s if passes else None,
+        "decode_passes_mean": passes / len(timings),
+        "decode_tokens_per_pass": tokens / passes if passes else None,
+        "passes_per_request": (sum(t.prefills for t in timings) + passes) / len(timings),
     }
 
 

@@ -1,13 +1,20 @@
-"""Label accuracy by trie-constrained greedy decoding, on HF or ORT GenAI artifacts."""
+"""Label accuracy, on HF or ORT GenAI artifacts, with its uncertainty and its cost.
+
+Labels are chosen by whole-label scoring by default (``EvalTask.method``), or by
+trie-constrained greedy decoding.
+"""
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._base import EvalTask, Evaluator, ModelArtifact, require_kind
+from ._base import EvalTask, Evaluator, Method, ModelArtifact, require_kind
 from ._constrained import Choice
 from ._metric import label_accuracy
+from .stats import wilson_interval
 
 if TYPE_CHECKING:
     import torch
@@ -15,9 +22,16 @@ if TYPE_CHECKING:
 
 
 def predict_labels(
-    artifact: ModelArtifact, prompts: Sequence[str], label_set: Sequence[str], *, eos: bool = True
+    artifact: ModelArtifact,
+    prompts: Sequence[str],
+    label_set: Sequence[str],
+    *,
+    eos: bool = True,
+    method: Method = "score",
+    normalize: bool = False,
 ) -> list[Choice]:
-    """The label (always one of ``label_set``) the artifact gives each prompt.
+    """The label (always one of ``label_set``) the artifact gives each prompt, with its
+    scores, margin and forward passes (see ``Choice``).
 
     The model is loaded once: "hf" with transformers in float32, "onnx-genai" in ONNX
     Runtime GenAI on the artifact's provider, with its own tokenizer.
@@ -27,21 +41,31 @@ def predict_labels(
         from ._hf import load_hf, predict_hf
 
         model, tokenizer = load_hf(artifact.path, artifact.provider)
-        return predict_hf(model, tokenizer, prompts, label_set, eos)
+        return predict_hf(model, tokenizer, prompts, label_set, eos, method=method, normalize=normalize)
     from ._genai import load_genai, predict_genai
 
-    return predict_genai(load_genai(artifact.path, artifact.provider), prompts, label_set, eos)
+    session = load_genai(artifact.path, artifact.provider)
+    return predict_genai(session, prompts, label_set, eos, method=method, normalize=normalize)
 
 
 def _metrics(task: EvalTask, choices: Sequence[Choice]) -> dict[str, Any]:
     predictions = [c.label for c in choices]
     result = label_accuracy(predictions, task.labels, labels=task.label_set)
+    correct = [int(p == g) for p, g in zip(predictions, task.labels, strict=True)]
+    low, high = wilson_interval(sum(correct), len(correct))
+    margins = [c.margin for c in choices]
     return {
         "accuracy": float(result["accuracy"]),
         "n": int(result["n"]),
+        "accuracy_ci95": [low, high],
+        "correct": correct,
         "per_label_recall": dict(result["per_label_recall"]),
         "confusion": result["confusion"],
         "predictions": predictions,
+        "margin_mean": statistics.fmean(margins) if all(map(math.isfinite, margins)) else None,
+        "method": task.method,
+        "normalize": task.normalize,
+        "passes": sum(c.passes for c in choices),
     }
 
 
@@ -51,23 +75,31 @@ def evaluate_hf_model(
     """Accuracy metrics of an already-loaded causal LM (no save and reload needed).
 
     The model runs on the device of its parameters, in eval mode and inference mode; its
-    training flag is restored afterwards.
+    training flag is restored afterwards. The labels are chosen by the task's method.
     """
     from ._hf import predict_hf
 
-    return _metrics(task, predict_hf(model, tokenizer, task.prompts, task.label_set, task.eos))
+    choices = predict_hf(
+        model, tokenizer, task.prompts, task.label_set, task.eos, method=task.method, normalize=task.normalize
+    )
+    return _metrics(task, choices)
 
 
 class AccuracyEvaluator(Evaluator):
-    """Accuracy, per-label recall and confusion matrix of constrained label predictions.
+    """Accuracy of the labels chosen by the task's method, with what is needed to trust it.
 
-    Returns {"accuracy", "n", "per_label_recall" ({label: float | None}, None for a label
-    without gold examples), "confusion" ({"labels", "matrix"}: rows gold, columns
-    predicted), "predictions"}.
+    Returns {"accuracy", "n", "accuracy_ci95" ([low, high], Wilson 95%), "correct" (0/1 per
+    example in task order, for paired tests between artifacts), "per_label_recall" ({label:
+    float | None}, None for a label without gold examples), "confusion" ({"labels",
+    "matrix"}: rows gold, columns predicted), "predictions", "margin_mean" (mean over
+    prompts of chosen-minus-runner-up score, see ``Choice``; None with a single label),
+    "method", "normalize", "passes" (forward passes run, prefills included)}.
     """
 
     name: ClassVar[str] = "accuracy"
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
-        choices = predict_labels(artifact, task.prompts, task.label_set, eos=task.eos)
+        choices = predict_labels(
+            artifact, task.prompts, task.label_set, eos=task.eos, method=task.method, normalize=task.normalize
+        )
         return _metrics(task, choices)

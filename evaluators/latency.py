@@ -1,7 +1,8 @@
-"""Latency and memory of an ORT GenAI artifact, measured in a child process.
+"""Latency and memory of choosing a label with an artifact, measured in a child process.
 
-The child (``python -m evaluators.latency``, see ``_latency_run``) loads nothing but ORT
-GenAI, so its peak RSS is the model's footprint, not the caller's.
+The child (``python -m evaluators.latency``, see ``_latency_run``) loads nothing but the
+runtime it measures (ORT GenAI never imports torch there), so its peak RSS is the model's
+footprint, not the caller's.
 """
 
 from __future__ import annotations
@@ -19,14 +20,25 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class LatencyEvaluator(Evaluator):
-    """Per-request latency of prompt + greedy answer in ONNX Runtime GenAI.
+    """Per-request latency of choosing a label, in ONNX Runtime GenAI ("onnx-genai") or
+    PyTorch eager ("hf").
 
-    Each request creates a generator, appends the prompt (prefill, timed) and generates
-    ``answer_tokens`` tokens greedily (decode, timed; the first of them comes from the
-    prefill logits). ``answer_tokens`` defaults to the longest label continuation incl. EOS.
-    Requests cycle over the task's first ``max_prompts`` prompts, after ``warmup`` untimed
-    ones. Reports p50/p90/mean ms per request, prompt and decode tokens/s, and the child
-    process's RSS after loading and its peak RSS (MB = 2**20 bytes).
+    A request is exactly what the accuracy evaluator does for one prompt, by the task's
+    method: the prompt's prefill, then "score" runs one pass per label longer than one
+    token (and rewinds), "greedy" one pass per token fed. ORT GenAI creates the request's
+    generator inside the prefill. Requests cycle over the task's first ``max_prompts``
+    prompts; ``warmup`` untimed ones come first, then ``repeats`` timed ones.
+
+    Returns {"p50_ms", "p90_ms", "mean_ms", "p50_ci95", "p90_ci95" ([low, high], bootstrap
+    over the timed requests), "prefill_mean_ms", "decode_mean_ms" (the passes after the
+    prefill, rewinds included), "prefill_tokens_per_s", "decode_passes_per_s",
+    "decode_passes_mean" (passes after the prefill per request), "decode_tokens_per_pass",
+    "passes_per_request" (prefill included), "threads" (ORT: {"intra_op_num_threads" (0:
+    runtime default), "cpu_count"}; torch: {"torch_num_threads", "cpu_count"}),
+    "provider", "runtime", "versions", "method", "normalize", "warmup", "repeats",
+    "prompts", "prompt_len" ({"min", "median", "max"}), "load_s", "rss_after_load_mb",
+    "peak_rss_mb"} (MB = 2**20 bytes; RSS of the child process). The rates are None when
+    no pass of that kind ran.
     """
 
     name: ClassVar[str] = "latency"
@@ -37,17 +49,13 @@ class LatencyEvaluator(Evaluator):
         warmup: int = 3,
         repeats: int = 20,
         max_prompts: int = 8,
-        answer_tokens: int | None = None,
         timeout_s: float = 600.0,
     ) -> None:
         if warmup < 0 or repeats < 1 or max_prompts < 1:
             raise ValueError("need warmup >= 0, repeats >= 1 and max_prompts >= 1")
-        if answer_tokens is not None and answer_tokens < 1:
-            raise ValueError("answer_tokens must be >= 1 when given")
         self.warmup = warmup
         self.repeats = repeats
         self.max_prompts = max_prompts
-        self.answer_tokens = answer_tokens
         self.timeout_s = timeout_s
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
@@ -59,9 +67,10 @@ class LatencyEvaluator(Evaluator):
             "prompts": list(task.prompts[: self.max_prompts]),
             "label_set": list(task.label_set),
             "eos": task.eos,
+            "method": task.method,
+            "normalize": task.normalize,
             "warmup": self.warmup,
             "repeats": self.repeats,
-            "answer_tokens": self.answer_tokens,
         }
         return _run_child(request, self.timeout_s)
 

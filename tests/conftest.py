@@ -20,15 +20,16 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
-TINY_DATA = ASSETS / "tiny_emotions.jsonl"
+TINY_DATA = ASSETS / "tiny_emotions.jsonl"  # 32 rows: too few for the search and confirm splits
 REPO = Path(__file__).resolve().parents[1]
+EMOTIONS = REPO / "search_spaces" / "data" / "emotions.jsonl"  # 480 rows, 120 per label
 
 
 def tiny_raw(**changes: object) -> dict:
-    """The shipped tiny space as a dict, pointed at the tiny test data, with ``changes`` merged."""
+    """The shipped tiny space as a dict (the shipped emotion data, capped at 64 training and 12
+    search/confirm rows), the data path made absolute, with ``changes`` merged."""
     raw = yaml.safe_load((REPO / "search_spaces" / "tiny.yaml").read_text())
-    raw["data"]["path"] = str(TINY_DATA)
-    raw["data"]["eval"] = {"fraction": 0.25, "seed": 0}
+    raw["data"]["path"] = str(EMOTIONS)
     for dotted, value in changes.items():
         node = raw
         *head, last = dotted.split("__")

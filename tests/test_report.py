@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
 
-from autotune.report import build_report, write_report
+from autotune.report import CONFIRM_ATTR, build_report, write_report
 from autotune.space import Space
 from tests.conftest import tiny_raw
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def _study(space: Space, results: list[dict[str, float]]) -> optuna.Study:
+def _study(space: Space, results: list[dict[str, float]], correct: list[str] | None = None) -> optuna.Study:
     study = optuna.create_study(directions=[o.direction for o in space.objectives])
     study.set_user_attr("target", "cpu")
-    for m in results:
+    for i, m in enumerate(results):
         t = study.ask()
         t.suggest_categorical("build.precision", ["int4", "fp32"])
         t.set_user_attr("metrics", m)
+        if correct:
+            t.set_user_attr("details", {"correct": correct[i]})
         t.set_user_attr(
             "plan",
             {
@@ -77,3 +80,48 @@ def test_no_feasible_trial_names_the_closest() -> None:
     report = build_report(_study(space, runs), space)
     assert report.front == [] and report.winner == 1 and not report.winner_feasible
     assert "NO trial meets every constraint" in report.note
+
+
+def test_paired_ties_confirm_figures_and_straddles(tmp_path: Path) -> None:
+    space = Space.model_validate(
+        tiny_raw(
+            constraints=[{"metric": "accuracy", "op": ">=", "value": 0.85}],
+            preference={"metric": "accuracy", "then": "latency_p90_ms", "significance": 0.05},
+        )
+    )
+    best = "1" * 18 + "0" * 2  # 0.90 on 20 examples
+    close = "00" + "1" * 17 + "0"  # 0.85: best right/it wrong 2, best wrong/it right 1; p = 0.5
+    runs = [
+        {
+            "accuracy": 0.90,
+            "accuracy_low": 0.87,
+            "accuracy_high": 0.97,
+            "latency_p90_ms": 90.0,
+            "size_mb": 5.0,
+        },
+        {
+            "accuracy": 0.85,
+            "accuracy_low": 0.64,
+            "accuracy_high": 0.95,
+            "latency_p90_ms": 40.0,
+            "size_mb": 5.0,
+        },
+    ]
+    study = _study(space, runs, [best, close])
+    study.set_user_attr(
+        f"{CONFIRM_ATTR}1",
+        {
+            "metrics": {"confirm_accuracy": 0.8, "confirm_accuracy_low": 0.6, "confirm_accuracy_high": 0.9},
+            "n": 20,
+        },
+    )
+    report = build_report(study, space)
+    assert report.front == [0, 1] and report.best == 0 and report.winner == 1
+    assert [t["tied"] for t in report.ties] == [True, True]
+    assert report.row(1).metrics["confirm_accuracy"] == 0.8 and report.row(1).details["confirm"]["n"] == 20
+    assert "confirm_accuracy" not in report.row(0).metrics
+    assert report.row(0).straddles == []  # 0.87-0.97 lies above 0.85
+    assert report.row(1).straddles == ["accuracy >= 0.85"]  # met by the point, not by the interval
+    write_report(report, tmp_path)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["winner"] == 1 and saved["ties"][1]["discordant"] == [2, 1]

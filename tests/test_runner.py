@@ -62,3 +62,25 @@ def test_precision_change_reuses_the_fine_tune(tmp_path: Path) -> None:
     third = runner.run(TrialPlan(("lora", "merge", "build"), {"lora": LORA, "merge": {}, "build": INT4}, cpu))
     assert all(s.cache_hit for s in third.steps if s.name != "eval-latency")
     assert third.metrics["accuracy"] == first.metrics["accuracy"]
+
+
+def test_gate_prunes_only_a_miss_larger_than_the_interval(tmp_path: Path) -> None:
+    """A threshold inside the PyTorch accuracy's 95% interval is not a clear miss: no prune."""
+    path = write_space(tmp_path / "s.yaml", tiny_raw())
+    cache = Cache(tmp_path / "cache")
+    plan = TrialPlan(("lora", "merge", "build"), {"lora": LORA, "merge": {}, "build": INT4}, TARGETS["cpu"])
+
+    def run(threshold: float) -> tuple[str, dict[str, float]]:
+        loaded = load_space(str(path), [f"constraints=[{{metric: accuracy, op: '>=', value: {threshold}}}]"])
+        model = prepare_model(loaded.space.model, cache, loaded.base_dir)
+        data = load_task_data(loaded.space.data, loaded.base_dir)
+        out = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0).run(plan)
+        return out.state, out.metrics
+
+    state, m = run(0.0)
+    assert state == "complete" and m["torch_accuracy"] < m["torch_accuracy_high"] < 1.0
+    inside = (m["torch_accuracy"] + m["torch_accuracy_high"]) / 2  # missed by the point estimate only
+    assert run(inside)[0] == "complete"
+    above = (m["torch_accuracy_high"] + 1.0) / 2  # missed by more than the interval
+    state, _ = run(above)
+    assert state == "pruned"

@@ -28,10 +28,19 @@ def test_study_reports_a_front(tiny_study: Path) -> None:
         m = r["metrics"]
         assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["torch_accuracy"] <= 1.0
         assert 0 < m["latency_p50_ms"] <= m["latency_p90_ms"]
-        assert m["size_mb"] > 1 and m["peak_rss_mb"] > 10 and m["decode_tokens_per_s"] > 0
+        assert m["size_mb"] > 1 and m["peak_rss_mb"] > 10 and m["decode_passes_per_s"] > 0
+        assert m["accuracy_low"] <= m["accuracy"] <= m["accuracy_high"]
+        assert len(r["details"]["correct"]) == r["details"]["eval_rows"]
         assert [s["name"] for s in r["steps"]][:2] == ["lora", "merge"]
         assert r["details"]["confusion"]["labels"] == ["sadness", "joy", "fear", "surprise"]
     assert report["front"] and report["winner"] in report["front"] and report["winner_feasible"]
+    assert [t["number"] for t in report["ties"]] == report["front"]
+    # The front, and only the front, is measured on the confirm split after the study.
+    for r in report["rows"]:
+        confirmed = "confirm_accuracy" in r["metrics"]
+        assert confirmed == r["on_front"], r
+        if confirmed:
+            assert r["details"]["confirm"]["n"] == len(r["details"]["confirm"]["correct"]) > 0
     with (tiny_study / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and "lora_cached" in rows[0] and "build_s" in rows[0] and "reason" in rows[0]
@@ -65,9 +74,13 @@ def test_pruned_when_pytorch_accuracy_misses_the_constraint(tmp_path: Path) -> N
     assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     row = report["rows"][0]
-    assert row["state"] == "pruned" and "already misses accuracy >= 0.99" in row["reason"]
+    assert row["state"] == "pruned" and "misses accuracy >= 0.99" in row["reason"]
     assert "build" not in [s["name"] for s in row["steps"]]
     assert report["winner"] is None
+    # The sampler sees how far the pruned trial missed.
+    study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{tmp_path / 'o' / 'study.db'}")
+    (trial,) = study.trials
+    assert trial.constraints == {"accuracy >= 0.99": pytest.approx(0.99 - row["metrics"]["torch_accuracy"])}
 
 
 def test_invalid_combination_fails_the_trial_with_its_reason(tmp_path: Path) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+from autotune.data import check_disjoint
+from autotune.errors import DataError
 from autotune.olive._read import PASS_TYPES, OliveConfigError, OlivePass, OliveWorkflow
 
 __all__ = ["build_space"]
@@ -244,11 +247,26 @@ def _data_section(
         (lora.config.get("training_args") or {}) if lora is not None and isinstance(lora.config, dict) else {}
     )
     seed, data_seed = int(targs.get("seed", 0)), int(targs.get("data_seed", targs.get("seed", 0)))
-    evaluation: dict[str, Any] = {"fraction": 0.2, "seed": data_seed}
-    if eval_name and eval_name in wf.data:
-        evaluation = {"path": wf.data[eval_name]["path"]}
+    # The search split; the confirm split keeps its default (a fraction of the training data).
+    evaluation: dict[str, Any] = {"seed": data_seed}
+    if eval_name:
+        assert lora is not None
+        key = f"passes.{lora.name}.eval_data_config"
+        if eval_name not in wf.data:
+            raise OliveConfigError(f"{key}: no data config named {eval_name!r}")
+        evaluation["path"] = wf.data[eval_name]["path"]
+        try:
+            check_disjoint(
+                Path(evaluation["path"]),
+                f"{key} ({eval_name!r})",
+                Path(d["path"]),
+                f"train_data_config {data_name!r}",
+                text,
+            )
+        except DataError as exc:
+            raise OliveConfigError(str(exc)) from None
     elif isinstance(eval_size, (int, float)) and 0 < float(eval_size) < 1:
-        evaluation = {"fraction": float(eval_size), "seed": data_seed}
+        evaluation["fraction"] = float(eval_size)
     return {
         "name": wf.path.stem,
         "description": f"Imported from the Olive config {wf.path.name}",

@@ -10,19 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from autotune.metrics import higher_is_better, olive_metric, olive_pairs
 from autotune.olive._read import OliveConfigError
 
 __all__ = ["needs_baseline", "resolve_goals"]
 
-_SUBTYPES = {
-    ("accuracy", "accuracy_score"): "accuracy",
-    ("accuracy", "accuracy"): "accuracy",
-    ("latency", "avg"): "latency_mean_ms",
-    ("latency", "mean"): "latency_mean_ms",
-    ("latency", "p50"): "latency_p50_ms",
-    ("latency", "p90"): "latency_p90_ms",
-}
-_HIGHER = {"accuracy": True}
 _RELATIVE = ("min-improvement", "max-degradation", "percent-min-improvement", "percent-max-degradation")
 
 
@@ -34,9 +26,9 @@ def _entries(metrics: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], s
             m.get("sub_types") or [{"name": "accuracy_score" if mtype == "accuracy" else "avg"}]
         ):
             key = f"metrics[{i}] ({m.get('name', mtype)}).sub_types[{j}]"
-            metric = _SUBTYPES.get((mtype, str(sub.get("name", "")).lower()))
+            metric = olive_metric(mtype, str(sub.get("name", "")).lower())
             if metric is None:
-                known = ", ".join(f"{t}/{s}" for t, s in _SUBTYPES)
+                known = ", ".join(f"{t}/{s}" for t, s in olive_pairs())
                 raise OliveConfigError(
                     f"{key}: {mtype}/{sub.get('name')} is not measured; use one of {known}"
                 )
@@ -57,7 +49,7 @@ def resolve_goals(metrics: list[dict[str, Any]], baseline: Callable[[str], float
     """One goal per sub-type, in priority order: {metric, direction, [op, value]}."""
     goals = []
     for key, sub, metric in sorted(_entries(metrics), key=lambda e: e[1].get("priority", 99)):
-        higher = bool(sub.get("higher_is_better", _HIGHER.get(metric, False)))
+        higher = bool(sub.get("higher_is_better", higher_is_better(metric)))
         goal: dict[str, Any] = {"metric": metric, "direction": "maximize" if higher else "minimize"}
         spec = sub.get("goal")
         if spec:

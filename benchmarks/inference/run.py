@@ -3,18 +3,22 @@
     python benchmarks/inference/run.py STUDY_OUT [--repeats 40]
 
 From a finished study, takes the fine-tune of the report's winner, the merged PyTorch model and
-every ONNX build of that same fine-tune (int4, int8, fp32, ORT int8), times the same requests on
-each (prompt + answer tokens, greedy) with autotune's latency evaluator, measures this machine's
-memory bandwidth, and prints p50/p90 per request, decode tokens/s, the speed-up over PyTorch and
-the share of the read-bandwidth bound (weight bytes read once per token). Writes
-benchmarks/inference/results.json.
+every ONNX build of that same fine-tune, and times the same requests on each with autotune's
+latency evaluator: one request is what `autotune predict` does (the prompt's prefill, then one
+forward pass per label continuation to score it). It prints p50/p90 per request with their
+bootstrap intervals, prefill tokens/s, decode forward passes/s (passes actually run), the speed-up
+over PyTorch eager and the share of the bandwidth bound: read bandwidth (all cores, measured in
+the same run) / bytes one decode pass reads (every weight except a table that is only gathered,
+i.e. an untied embedding). Writes benchmarks/inference/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +29,64 @@ from autotune.cli import _open
 from autotune.data import load_task_data
 from autotune.models import prepare_model
 from autotune.runner import TrialRunner
-from evaluators import LatencyEvaluator, ModelArtifact, SizeEvaluator
+from evaluators import LatencyEvaluator, ModelArtifact
 
 HERE = Path(__file__).parent
+_GATHER_OPS = {"Gather", "GatherBlockQuantized"}
 
 
 def bandwidth_gb_s(size: int = 1 << 30, repeats: int = 5) -> dict[str, float]:
-    """Copy and read bandwidth of this machine's memory (numpy, 1 GiB), best of ``repeats``."""
+    """Read bandwidth with every core summing its own slice (numpy releases the GIL), and the
+    single-thread copy bandwidth; best of ``repeats``, 1 GiB."""
+    threads = os.cpu_count() or 1
     a = np.ones(size // 8, dtype=np.float64)
     b = np.empty_like(a)
+    parts = np.array_split(a, threads)
     copy = read = 0.0
-    for _ in range(repeats):
-        t = time.perf_counter()
-        np.copyto(b, a)
-        copy = max(copy, 2 * size / (time.perf_counter() - t) / 1e9)  # read + write
-        t = time.perf_counter()
-        float(a.sum())
-        read = max(read, size / (time.perf_counter() - t) / 1e9)
-    return {"copy_gb_s": round(copy, 1), "read_gb_s": round(read, 1)}
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            np.copyto(b, a)
+            copy = max(copy, 2 * size / (time.perf_counter() - t) / 1e9)  # read + write
+            t = time.perf_counter()
+            list(pool.map(lambda p: float(p.sum()), parts))
+            read = max(read, size / (time.perf_counter() - t) / 1e9)
+    return {"copy_gb_s": round(copy, 1), "read_gb_s": round(read, 1), "read_threads": threads}
+
+
+def onnx_decode_bytes(folder: Path) -> dict[str, int]:
+    """Bytes of the ONNX graph's initializers, and those one decode pass reads: all but the
+    tables consumed only by Gather nodes (an embedding lookup reads one row per token)."""
+    import onnx
+
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    graph = model.graph
+    users: dict[str, set[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, set()).add(node.op_type)
+    total = gathered = 0
+    for init in graph.initializer:
+        size = len(init.raw_data)
+        for entry in init.external_data:
+            if entry.key == "length":
+                size = int(entry.value)
+        total += size
+        if users.get(init.name) and users[init.name] <= _GATHER_OPS:
+            gathered += size
+    return {"weight_bytes": total, "gathered_bytes": gathered, "decode_bytes": total - gathered}
+
+
+def torch_decode_bytes(folder: Path) -> dict[str, int]:
+    """The same for an HF folder: the input embedding is gathered unless tied to the LM head."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    emb = model.get_input_embeddings().weight
+    tied = bool(getattr(AutoConfig.from_pretrained(folder), "tie_word_embeddings", False))
+    gathered = 0 if tied else emb.numel() * emb.element_size()
+    return {"weight_bytes": total, "gathered_bytes": gathered, "decode_bytes": total - gathered}
 
 
 def _label(row: Any) -> str:
@@ -52,6 +96,30 @@ def _label(row: Any) -> str:
         return "ort-int8-pc" if p.get("quantize.per_channel") else "ort-int8"
     block = f"-b{p['build.block_size']}" if "build.block_size" in p else ""
     return f"onnx-{p['build.precision']}{block}"
+
+
+def _row(
+    label: str, lat: dict[str, Any], size: dict[str, int], bw: dict[str, float], trial: Any
+) -> dict[str, Any]:
+    bound = bw["read_gb_s"] * 1e9 / size["decode_bytes"]
+    return {
+        "model": label,
+        "trial": trial.number if trial else None,
+        "accuracy": trial.metrics.get("accuracy") if trial else None,
+        "threads": lat["threads"],
+        "p50_ms": round(lat["p50_ms"], 1),
+        "p50_ci95": [round(x, 1) for x in lat["p50_ci95"]],
+        "p90_ms": round(lat["p90_ms"], 1),
+        "p90_ci95": [round(x, 1) for x in lat["p90_ci95"]],
+        "prefill_tok_s": round(lat["prefill_tokens_per_s"], 1),
+        "decode_passes_s": round(lat["decode_passes_per_s"], 1),
+        "passes_per_request": lat["passes_per_request"],
+        "tokens_per_decode_pass": round(lat["decode_tokens_per_pass"], 2),
+        "decode_mb": round(size["decode_bytes"] / 2**20, 1),
+        "gathered_mb": round(size["gathered_bytes"] / 2**20, 1),
+        "bound_passes_s": round(bound, 1),
+        "share_of_bound": round(lat["decode_passes_per_s"] / bound, 3),
+    }
 
 
 def main() -> None:
@@ -75,58 +143,57 @@ def main() -> None:
     task = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0).eval_task()
     bw = bandwidth_gb_s()
     latency = LatencyEvaluator(warmup=5, repeats=args.repeats, max_prompts=8)
-    rows = []
-    candidates = [("pytorch-fp32-eager", ModelArtifact(cache.path("merge", merge_key), "hf"), None)]
+    merged = cache.path("merge", merge_key)
+    rows = [
+        _row("pytorch-fp32-eager", latency.evaluate(ModelArtifact(merged, "hf"), task),
+             torch_decode_bytes(merged), bw, None)
+    ]  # fmt: skip
     for r in sorted(same, key=lambda r: r.number):
-        candidates.append((_label(r), ModelArtifact(Path(str(r.artifact)), "onnx-genai"), r))
-    for label, artifact, row in candidates:
-        lat = latency.evaluate(artifact, task)
-        size = SizeEvaluator().evaluate(artifact, task)
-        weight_bytes = size["onnx_bytes"] if artifact.kind == "onnx-genai" else size["bytes"]
-        bound = bw["read_gb_s"] * 1e9 / weight_bytes
-        rows.append(
-            {
-                "model": label,
-                "threads": row.params.get("build.intra_op_threads", 0) if row else None,
-                "trial": row.number if row else None,
-                "accuracy": row.metrics["accuracy"]
-                if row
-                else report.row(report.winner).metrics.get("torch_accuracy"),
-                "p50_ms": round(lat["p50_ms"], 1),
-                "p90_ms": round(lat["p90_ms"], 1),
-                "decode_tok_s": round(lat["decode_tokens_per_s"], 1),
-                "weights_mb": round(weight_bytes / 2**20, 1),
-                "bound_tok_s": round(bound, 1),
-                "share_of_bound": round(lat["decode_tokens_per_s"] / bound, 3),
-            }
-        )
-    base = rows[0]["decode_tok_s"]
+        folder = Path(str(r.artifact))
+        lat = latency.evaluate(ModelArtifact(folder, "onnx-genai"), task)
+        rows.append(_row(_label(r), lat, onnx_decode_bytes(folder), bw, r))
+    base = rows[0]["decode_passes_s"]
     for r in rows:
-        r["decode_vs_pytorch"] = round(r["decode_tok_s"] / base, 2)
+        r["decode_vs_pytorch"] = round(r["decode_passes_s"] / base, 2)
     result = {
         "study": str(args.out.resolve()),
+        "date": time.strftime("%Y-%m-%d"),
         "bandwidth": bw,
         "repeats": args.repeats,
-        "prompt_len": lat["prompt_len"],
-        "answer_tokens": lat["answer_tokens"],
+        "request": "prompt prefill + one forward pass per label continuation (what predict does)",
         "rows": rows,
     }
     (HERE / "results.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"memory bandwidth: copy {bw['copy_gb_s']} GB/s, read {bw['read_gb_s']} GB/s")
-    header = ("model", "acc", "p50 ms", "p90 ms", "dec tok/s", "x eager", "MB", "bound", "of bound")
-    print(f"{header[0]:22} " + " ".join(f"{h:>9}" for h in header[1:]))
+    print(
+        f"memory bandwidth: read {bw['read_gb_s']} GB/s ({bw['read_threads']} threads), "
+        f"copy {bw['copy_gb_s']} GB/s"
+    )
+    header = (
+        "model",
+        "acc",
+        "p50 ms",
+        "p90 ms",
+        "prefill t/s",
+        "passes/s",
+        "x eager",
+        "MB/pass",
+        "bound",
+        "of bound",
+    )
+    print(f"{header[0]:20} " + " ".join(f"{h:>11}" for h in header[1:]))
     for r in rows:
         cells = (
-            f"{r['accuracy']:.3f}",
+            "-" if r["accuracy"] is None else f"{r['accuracy']:.3f}",
             f"{r['p50_ms']:.1f}",
             f"{r['p90_ms']:.1f}",
-            f"{r['decode_tok_s']:.1f}",
+            f"{r['prefill_tok_s']:.0f}",
+            f"{r['decode_passes_s']:.1f}",
             f"{r['decode_vs_pytorch']:.2f}",
-            f"{r['weights_mb']:.0f}",
-            f"{r['bound_tok_s']:.0f}",
+            f"{r['decode_mb']:.0f}",
+            f"{r['bound_passes_s']:.0f}",
             f"{r['share_of_bound']:.1%}",
         )
-        print(f"{r['model']:22} " + " ".join(f"{c:>9}" for c in cells))
+        print(f"{r['model']:20} " + " ".join(f"{c:>11}" for c in cells))
     print(f"written to {HERE / 'results.json'}")
 
 

@@ -24,7 +24,7 @@ print(
             "accuracy": acc["accuracy"],
             "p50_ms": lat["p50_ms"],
             "p90_ms": lat["p90_ms"],
-            "decode_tokens_per_s": lat["decode_tokens_per_s"],
+            "decode_passes_per_s": lat["decode_passes_per_s"],
         }
     )
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,8 @@ def test_picks_best_allowed_token_and_stops_when_one_candidate_is_left() -> None
     choice = choose_label(dec, [1, 2, 3], CANDS, LABELS)
     assert (choice.label, choice.index, choice.steps) == ("sadness", 1, 2)
     assert dec.fed == [99, 344]  # 924 decided it: EOS is never fed
+    # The prefill and two feeds; the closest call was 99 over 2641 (5 - 4), not 924 over EOS.
+    assert (choice.passes, choice.margin, choice.scores) == (3, 1.0, ())
 
 
 def test_eos_ends_the_shorter_label() -> None:
@@ -58,12 +61,13 @@ def test_eos_ends_the_shorter_label() -> None:
 def test_first_token_decides_without_feeding() -> None:
     dec = TableDecoder({(): {99: 1.0, 2641: 2.0}})
     choice = choose_label(dec, [1], CANDS, LABELS)
-    assert (choice.label, choice.steps, dec.fed) == ("joy", 0, [])
+    assert (choice.label, choice.steps, dec.fed, choice.passes) == ("joy", 0, [], 1)
 
 
 def test_single_label_needs_no_model() -> None:
     dec = TableDecoder({})
-    assert choose_label(dec, [1], [(5, EOS)], ("only",)).label == "only"
+    choice = choose_label(dec, [1], [(5, EOS)], ("only",))
+    assert (choice.label, choice.passes, choice.margin) == ("only", 0, math.inf)
     assert dec.starts == 0
 
 
@@ -79,6 +83,7 @@ def test_random_logits_always_give_a_label_whose_tokens_were_fed() -> None:
         choice = choose_label(dec, [1], CANDS, LABELS)
         assert choice.label in LABELS
         assert tuple(dec.fed) == CANDS[choice.index][: len(dec.fed)]
+        assert choice.passes == dec.starts + len(dec.fed) and choice.margin >= 0
 
 
 def _chars(text: str) -> list[int]:

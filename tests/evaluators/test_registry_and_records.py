@@ -48,11 +48,20 @@ def test_a_second_class_cannot_take_a_name() -> None:
 def test_exports() -> None:
     for name in evaluators.__all__:
         assert hasattr(evaluators, name)
+    assert evaluators.stats.wilson_interval is evaluators.wilson_interval
 
 
 def test_records_validate_and_coerce() -> None:
     task = EvalTask(["p1", "p2"], ["a", "b"], ["a", "b"])  # type: ignore[arg-type]
     assert task.prompts == ("p1", "p2") and task.eos
+    assert (task.method, task.normalize) == ("score", False)
+    with pytest.raises(ValueError, match=r"unknown method 'beam'; known: \('score', 'greedy'\)"):
+        EvalTask(("p",), ("a",), ("a",), method="beam")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="normalize must be a bool"):
+        EvalTask(("p",), ("a",), ("a",), normalize=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="normalize=True applies to method='score' only"):
+        EvalTask(("p",), ("a",), ("a",), method="greedy", normalize=True)
+    assert EvalTask(("p",), ("a",), ("a",), method="greedy").method == "greedy"
     with pytest.raises(ValueError, match="2 prompts but 1 labels"):
         EvalTask(("p1", "p2"), ("a",), ("a", "b"))
     with pytest.raises(ValueError, match=r"gold labels \['c'\] are not in label_set"):

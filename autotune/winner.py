@@ -1,0 +1,98 @@
+"""Choosing one winner from the feasible front without trusting noise.
+
+The most accurate front trial on the search split is only the luckiest one when several are
+within a phrase or two of it. The candidates are therefore every front trial that a paired
+exact test on the same search examples does not find worse than the most accurate one (or that
+lies within the preference's tolerance); among them the preference's ``then`` metric decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from autotune.metrics import get_metric, higher_is_better
+from autotune.space import Preference
+
+__all__ = ["Tie", "WinnerChoice", "choose_winner"]
+
+
+class _Row(Protocol):
+    number: int
+    metrics: dict[str, Any]
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Tie:
+    """How a front trial compares with the best one on the preference's metric."""
+
+    number: int
+    value: float
+    tied: bool
+    why: str
+    p_worse: float | None = None  # one-sided exact McNemar p-value that it is worse than the best
+    discordant: tuple[int, int] | None = None  # (best right & it wrong, best wrong & it right)
+
+
+@dataclass(frozen=True)
+class WinnerChoice:
+    winner: int
+    best: int
+    ties: list[Tie]
+    note: str
+
+
+def _key(metric: str, row: _Row) -> float:
+    v = float(row.metrics.get(metric, math.nan))
+    return -v if higher_is_better(metric) else v
+
+
+def _compare(best: _Row, row: _Row, pref: Preference) -> Tie:
+    from evaluators import paired_test
+
+    value, edge = float(row.metrics[pref.metric]), float(best.metrics[pref.metric])
+    if row is best:
+        return Tie(row.number, value, True, "the best on the search split")
+    close = abs(value - edge) <= pref.tolerance + 1e-9
+    field = get_metric(pref.metric).paired
+    a = best.details.get(field) if field else None
+    b = row.details.get(field) if field else None
+    if not (isinstance(a, str) and isinstance(b, str) and len(a) == len(b) and a):
+        why = f"within tolerance {pref.tolerance:g}" if close else f"more than {pref.tolerance:g} below"
+        return Tie(row.number, value, close, why)
+    test = paired_test([c == "1" for c in a], [c == "1" for c in b])
+    worse = test.p_worse < pref.significance
+    why = (
+        f"paired exact test on {len(a)} examples: best right/it wrong {test.b}, best wrong/it right "
+        f"{test.c}, p = {test.p_worse:.3f}"
+    )
+    if close and worse:
+        why += f"; within tolerance {pref.tolerance:g}"
+    return Tie(row.number, value, close or not worse, why, test.p_worse, (test.b, test.c))
+
+
+def choose_winner(rows: Sequence[_Row], pref: Preference) -> WinnerChoice:
+    """The winner among ``rows`` (the feasible front) by ``pref``, and how each row compared."""
+    if not rows:
+        raise ValueError("choose_winner needs at least one row")
+    then = pref.then
+    best = min(rows, key=lambda r: (_key(pref.metric, r), _key(then, r) if then else 0.0, r.number))
+    ties = [_compare(best, r, pref) for r in sorted(rows, key=lambda r: r.number)]
+    candidates = [r for r in rows if next(t for t in ties if t.number == r.number).tied]
+    if then is None:
+        return WinnerChoice(best.number, best.number, ties, f"best {pref.metric} on the feasible front")
+    winner = min(candidates, key=lambda r: (_key(then, r), r.number))
+    others = [t.number for t in ties if t.tied and t.number != best.number]
+    note = f"best {pref.metric} on the search split: trial {best.number}"
+    if others:
+        rule = (
+            f"not significantly worse (paired exact test, p >= {pref.significance:g})"
+            if get_metric(pref.metric).paired
+            else f"within {pref.tolerance:g}"
+        )
+        note += f"; tied with it, {rule}: trial(s) {', '.join(map(str, others))}"
+    note += f"; among these the best {then} wins"
+    return WinnerChoice(winner.number, best.number, ties, note)

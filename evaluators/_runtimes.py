@@ -1,0 +1,78 @@
+"""Loading a model for the latency child: one backend per runtime, and the facts reported."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._scoring import Backend
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A loaded model: how to tokenize, a backend for answers of up to n tokens, the context
+    requests run in, and the runtime's name, versions and thread settings."""
+
+    encode: Callable[[str], list[int]]
+    eos_id: int | None
+    backend: Callable[[int], Backend]
+    context: Callable[[], AbstractContextManager[Any]]
+    name: str
+    versions: dict[str, str]
+    threads: dict[str, int]
+
+
+def load_runtime(kind: str, path: Path, provider: str) -> Runtime:
+    """PyTorch eager for kind "hf", ONNX Runtime GenAI otherwise (torch is not imported then)."""
+    return _load_hf(path, provider) if kind == "hf" else _load_genai(path, provider)
+
+
+def _load_hf(path: Path, provider: str) -> Runtime:
+    import torch
+    import transformers
+
+    from ._hf import HfBackend, load_hf
+
+    model, tokenizer = load_hf(path, provider)
+    model.eval()
+    eos = tokenizer.eos_token_id
+    return Runtime(
+        encode=lambda text: [int(i) for i in tokenizer(text)["input_ids"]],
+        eos_id=None if eos is None else int(eos),
+        backend=lambda _answer_tokens: HfBackend(model),
+        context=torch.inference_mode,
+        name="pytorch-eager",
+        versions={"torch": torch.__version__, "transformers": transformers.__version__},
+        threads={"torch_num_threads": torch.get_num_threads(), "cpu_count": os.cpu_count() or 0},
+    )
+
+
+def _load_genai(path: Path, provider: str) -> Runtime:
+    from ._genai import GenaiBackend, load_genai, runtime_versions
+
+    session = load_genai(path, provider)
+    eos = list(session.tokenizer.eos_token_ids)
+    return Runtime(
+        encode=session.encode,
+        eos_id=int(eos[0]) if eos else None,
+        backend=lambda answer_tokens: GenaiBackend(session, answer_tokens),
+        context=contextlib.nullcontext,
+        name="onnxruntime-genai",
+        versions=runtime_versions(),
+        threads={"intra_op_num_threads": ort_threads(path), "cpu_count": os.cpu_count() or 0},
+    )
+
+
+def ort_threads(path: Path) -> int:
+    """intra_op_num_threads in genai_config.json's decoder session options (0: ORT's default)."""
+    try:
+        config = json.loads((path / "genai_config.json").read_text(encoding="utf-8"))
+        return int(config["model"]["decoder"].get("session_options", {}).get("intra_op_num_threads", 0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
