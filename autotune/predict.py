@@ -14,8 +14,13 @@ from autotune.export import TASK_FILE
 __all__ = ["predict"]
 
 
-def predict(model_dir: Path, phrases: Sequence[str], provider: str | None = None) -> list[str]:
-    """The label an exported model gives each phrase (always one of its labels)."""
+def predict(
+    model_dir: Path, phrases: Sequence[str], provider: str | None = None, method: str | None = None
+) -> list[str]:
+    """The label an exported model gives each phrase (always one of its labels).
+
+    ``method`` overrides the label rule the study measured with ("score" or "greedy").
+    """
     from evaluators import EvaluatorError, ModelArtifact, predict_labels
 
     task_file = model_dir / TASK_FILE
@@ -45,7 +50,7 @@ def predict(model_dir: Path, phrases: Sequence[str], provider: str | None = None
             ModelArtifact(model_dir, "onnx-genai", target),
             prompts,
             labels,
-            method=task.get("label_scoring", "score"),
+            method="greedy" if (method or task.get("label_scoring")) == "greedy" else "score",
             normalize=bool(task.get("length_normalize", False)),
         )
     except EvaluatorError as exc:

@@ -51,6 +51,35 @@ def test_pareto_figure_groups_and_shades() -> None:
     assert "lora" not in fig.data[0].text[0] or "trial 0" in fig.data[0].text[0]
 
 
+def test_intervals_and_confirm_figures_are_drawn() -> None:
+    from autotune.report import CONFIRM_ATTR, build_report
+
+    space = constrained_space(accuracy=0.8, p90_ms=50)
+    runs = [
+        {
+            "accuracy": 0.95,
+            "accuracy_low": 0.85,
+            "accuracy_high": 0.98,
+            "latency_p90_ms": 40.0,
+            "size_mb": 9.0,
+        },
+        {"accuracy": 0.70, "latency_p90_ms": 10.0, "size_mb": 8.0},
+    ]
+    study = _study(space, runs)
+    confirm = {"confirm_accuracy": 0.9, "confirm_accuracy_low": 0.8, "confirm_accuracy_high": 0.96}
+    study.set_user_attr(f"{CONFIRM_ATTR}0", {"metrics": confirm, "n": 50})
+    fig = pareto_figure(build_report(study, space), space)
+    front = next(t for t in fig.data if t.name == "Pareto front (feasible)")
+    assert list(front.error_y.array) == pytest.approx([0.03]) and list(
+        front.error_y.arrayminus
+    ) == pytest.approx([0.10])
+    infeasible = next(t for t in fig.data if t.name == "infeasible")
+    assert list(infeasible.error_y.array) == [0.0]  # no interval known: no bar
+    shown = next(t for t in fig.data if t.name == "confirm split (never searched)")
+    assert list(shown.y) == [0.9] and list(shown.error_y.arrayminus) == pytest.approx([0.1])
+    assert "accuracy (confirm) 0.900 [0.800, 0.960]" in shown.text[0]
+
+
 def _limit(space: Any, value: float) -> Any:
     return space.constraints[1].model_copy(update={"value": value})
 
@@ -97,6 +126,13 @@ def test_report_in_headless_chromium(tiny_study: Path, tmp_path: Path) -> None:
             assert _non_blank(plot.screenshot()) > 20, name
         assert page.locator("#pareto .scatterlayer .point").count() >= 1
         assert page.locator("div[id^=importance-] .plotly-graph-div").count() >= 1
+        # the front with both accuracy figures: the winner's confirm figure was measured
+        winner_row = page.locator("#front tr", has_text="(winner)")
+        assert winner_row.count() == 1
+        cells = winner_row.locator("td")
+        assert cells.nth(1).inner_text().startswith("0.") and cells.nth(2).inner_text().startswith(
+            ("0.", "1.")
+        )
         shot = tmp_path / "pareto.png"
         page.locator("#pareto").screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000

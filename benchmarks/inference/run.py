@@ -33,6 +33,7 @@ from evaluators import LatencyEvaluator, ModelArtifact
 
 HERE = Path(__file__).parent
 _GATHER_OPS = {"Gather", "GatherBlockQuantized"}
+_FOLDED = {"Transpose", "Reshape", "Cast", "Identity"}
 
 
 def bandwidth_gb_s(size: int = 1 << 30, repeats: int = 5) -> dict[str, float]:
@@ -56,15 +57,26 @@ def bandwidth_gb_s(size: int = 1 << 30, repeats: int = 5) -> dict[str, float]:
 
 def onnx_decode_bytes(folder: Path) -> dict[str, int]:
     """Bytes of the ONNX graph's initializers, and those one decode pass reads: all but the
-    tables consumed only by Gather nodes (an embedding lookup reads one row per token)."""
+    tables consumed only by Gather nodes (an embedding lookup reads one row per token). A
+    Transpose / Reshape / Cast of an initializer is folded by ORT at load, so what it feeds counts.
+    """
     import onnx
 
-    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
-    graph = model.graph
-    users: dict[str, set[str]] = {}
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
-            users.setdefault(name, set()).add(node.op_type)
+            consumers.setdefault(name, []).append(node)
+
+    def ops(name: str) -> set[str]:
+        out: set[str] = set()
+        for node in consumers.get(name, []):
+            if node.op_type in _FOLDED:
+                out |= {op for o in node.output for op in ops(o)}
+            else:
+                out.add(node.op_type)
+        return out
+
     total = gathered = 0
     for init in graph.initializer:
         size = len(init.raw_data)
@@ -72,7 +84,8 @@ def onnx_decode_bytes(folder: Path) -> dict[str, int]:
             if entry.key == "length":
                 size = int(entry.value)
         total += size
-        if users.get(init.name) and users[init.name] <= _GATHER_OPS:
+        used = ops(init.name)
+        if used and used <= _GATHER_OPS:
             gathered += size
     return {"weight_bytes": total, "gathered_bytes": gathered, "decode_bytes": total - gathered}
 
