@@ -215,7 +215,7 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     table = Table(title="Feasible Pareto front" if report.front else "No feasible trial")
     for col in (
         "trial",
-        "chain / params",
+        "chain",
         "accuracy (search) [95%]",
         "confirm [95%]",
         "PyTorch",
@@ -226,7 +226,7 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         "MB",
         "peak MB",
     ):
-        table.add_column(col, justify="left" if col == "chain / params" else "right")
+        table.add_column(col, justify="left" if col == "chain" else "right")
     shown = [report.row(n) for n in report.front]
     if not shown and report.winner is not None:
         shown = [report.row(report.winner)]
@@ -234,11 +234,10 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     tied = {t["number"] for t in report.ties if t["tied"]}
     for r in shown:
         m = r.metrics
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k in varying)
         mark = " *" if r.number == report.winner else " =" if r.number in tied else ""
         table.add_row(
             f"{r.number}{mark}",
-            f"{r.chain.replace('>merge>', '>')}: {params}",
+            r.chain.replace(">merge>", ">"),
             _interval(m, "accuracy") + (" !" if r.straddles else ""),
             _interval(m, "confirm_accuracy") if "confirm_accuracy" in m else "not run",
             f"{m.get('torch_accuracy', math.nan):.3f}",
@@ -250,6 +249,9 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
             f"{m.get('peak_rss_mb', math.nan):.0f}",
         )
     console.print(table)
+    for r in shown:  # the parameters that differ between trials, one line per trial
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k in varying)
+        console.print(f"  trial {r.number}: {params}", markup=False)
     console.print(
         "* winner; = statistically tied with the most accurate front trial; ! the 95% interval "
         "contains an accuracy constraint's threshold. Search: the split the study selected on; "

@@ -55,6 +55,7 @@ def main() -> None:
         "accuracy": round(acc, 4),
         "ci95": [round(low, 4), round(high, 4)],
         "per_label_recall": {k: round(v, 4) for k, v in recall.items()},
+        "predicted_counts": {lab: predicted.count(lab) for lab in labels},
         "study_search": (reported.get("accuracy") or {}).get("search"),
         "study_confirm": (reported.get("accuracy") or {}).get("confirm"),
         "seconds": round(seconds, 1),
