@@ -159,7 +159,7 @@ def pareto_figure(report: Report, space: Space) -> go.Figure:
     fig.update_layout(
         title="Accuracy against latency (marker size: model size on disk)",
         xaxis_title="p90 latency per request (ms)",
-        yaxis_title="accuracy (ONNX Runtime GenAI)",
+        yaxis_title="accuracy, search split (ONNX Runtime GenAI)",
         xaxis_range=[0, x_hi],  # a latency limit beyond the data: the shading reaches the edge
         yaxis_range=[y_lo, y_hi],
         height=520,
