@@ -8,9 +8,16 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.errors import AutotuneError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from autotune.olive import OliveWorkflow
+    from autotune.report import Report
+    from autotune.space_file import LoadedSpace
 
 SUBCOMMANDS = ("run", "report", "export", "predict", "validate")
 RUN_FILE = "run.json"
@@ -89,7 +96,8 @@ def _cmd_run(argv: list[str]) -> int:
     from autotune.report import build_report, print_report, write_report
     from autotune.report_html import write_html_report
     from autotune.space_file import load_space
-    from autotune.study import default_storage, pick_target, run_study
+    from autotune.storage import default_storage
+    from autotune.study import pick_target, run_study
 
     parser = _run_parser()
     args = parser.parse_args(argv)
@@ -141,21 +149,39 @@ def _cmd_run(argv: list[str]) -> int:
         f"report: {out / 'report.html'}, {out / 'report.json'}, {out / 'trials.csv'}"
     )
     if olive is not None:
-        from autotune.olive import finish
-
-        finish(olive, report, loaded, dict(result.study.user_attrs), out, console.print)
+        _olive_output(olive, report, loaded, dict(result.study.user_attrs), out, console.print)
     if result.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130
     return 0
 
 
+def _olive_output(
+    wf: OliveWorkflow,
+    report: Report,
+    loaded: LoadedSpace,
+    attrs: dict[str, Any],
+    out: Path,
+    log: Callable[[str], None],
+) -> None:
+    """An Olive config run without search leaves the winner's model in OUT/output_model."""
+    from autotune.export import export_trial
+    from autotune.olive import output_model_dir
+
+    dest = output_model_dir(wf, out)
+    if dest is None or report.winner is None:
+        return
+    if not dest.exists():
+        export_trial(report, loaded, attrs, report.winner, dest)
+    log(f'model: {dest} (autotune predict --model {dest} "some phrase")')
+
+
 def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
     """(loaded space, study, report) of an output folder."""
     from autotune.report import build_report
     from autotune.space import Space
-    from autotune.space_file import LoadedSpace
-    from autotune.study import open_study
+    from autotune.space_file import LoadedSpace, resolve_pass_values
+    from autotune.storage import open_study
     from autotune.targets import get_target
 
     info_file = out / RUN_FILE
@@ -164,8 +190,6 @@ def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
             f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study"
         )
     info = json.loads(info_file.read_text())
-    from autotune.space import resolve_pass_values
-
     space = Space.model_validate(info["raw"])
     loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
     study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)

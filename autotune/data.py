@@ -24,6 +24,7 @@ __all__ = [
     "check_disjoint",
     "load_task_data",
     "normalize",
+    "read_rows",
 ]
 
 # A search or confirm split smaller than this measures too little for its accuracy to mean anything.
@@ -99,7 +100,8 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _read_rows(path: Path, field: str) -> list[dict[str, Any]]:
+def read_rows(path: Path, field: str) -> list[dict[str, Any]]:
+    """The rows of a .json, .jsonl or .csv file; ``field`` names it in errors."""
     if not path.is_file():
         raise DataError(f"{field}: data file not found: {path} (paths are relative to the space file)")
     suffix = path.suffix.lower()
@@ -244,7 +246,7 @@ def check_disjoint(path: Path, key: str, other_path: Path, other_key: str, text_
     """Raise DataError when a phrase of the file ``path`` is also in the file ``other_path``."""
 
     def texts(p: Path, k: str) -> list[str]:
-        return [t.strip() if isinstance(t := r.get(text_column), str) else "" for r in _read_rows(p, k)]
+        return [t.strip() if isinstance(t := r.get(text_column), str) else "" for r in read_rows(p, k)]
 
     _overlap(texts(path, key), path, key, texts(other_path, other_key), other_path, other_key)
 
@@ -296,7 +298,7 @@ def _held_out_files(
     for key, split in (("data.eval", spec.eval), ("data.confirm", spec.confirm)):
         if split.path:
             p = (base_dir / split.path).resolve()
-            rows = _examples(_read_rows(p, f"{key}.path"), p, spec, declared)
+            rows = _examples(read_rows(p, f"{key}.path"), p, spec, declared)
             _overlap([e.text for e in rows], p, f"{key}.path", [e.text for e in examples], path, "data.path")
             files[key] = (p, rows)
     if len(files) == 2:
@@ -314,7 +316,7 @@ def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
     """
     path = (base_dir / spec.path).resolve()
     declared = set(spec.labels) if spec.labels else None
-    examples = _examples(_read_rows(path, "data.path"), path, spec, declared)
+    examples = _examples(read_rows(path, "data.path"), path, spec, declared)
     files = _held_out_files(spec, base_dir, declared, path, examples)
     digest = hashlib.sha256(path.read_bytes())
     for p, _ in files.values():

@@ -7,9 +7,32 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["LiveReporter", "PlainReporter", "QuietReporter", "Reporter", "make_reporter"]
+from autotune.metrics import get_metric
+
+__all__ = ["LiveReporter", "PlainReporter", "QuietReporter", "Reporter", "make_reporter", "metrics_text"]
+
+# Decimals shown for a value of each unit of autotune.metrics; other units get none.
+_DECIMALS = {"fraction": 3, "log-prob": 3, "ms": 1}
+
+
+def metrics_text(metrics: Mapping[str, float], names: Iterable[str]) -> str:
+    """``accuracy 0.912 [0.85-0.95], latency_p90 70.1 ms``: each of ``names`` that was measured,
+    with its unit and its 95% interval when there is one (units from the metric registry)."""
+    parts = []
+    for name in names:
+        if name not in metrics:
+            continue
+        unit = get_metric(name).unit
+        value = f"{metrics[name]:.{_DECIMALS.get(unit, 0)}f}"
+        text = f"{name.removesuffix(f'_{unit.lower()}')} {value}" + ("" if unit == "fraction" else f" {unit}")
+        low, high = metrics.get(f"{name}_low"), metrics.get(f"{name}_high")
+        if low is not None and high is not None:
+            text += f" [{low:.2f}-{high:.2f}]"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 class Reporter(Protocol):

@@ -17,12 +17,14 @@ from autotune.cache import Cache, CacheEntry
 from autotune.data import TaskData
 from autotune.errors import AutotuneError, InvalidCombination
 from autotune.metrics import collect
-from autotune.models import PreparedModel, load_tokenizer
+from autotune.models import PreparedModel
 from autotune.params import Scalar
 from autotune.passes import Artifact, Pass, PassContext, get_pass
 from autotune.planning import TrialPlan
 from autotune.progress import QuietReporter, Reporter
 from autotune.space import Space
+from autotune.tasks import Split, eval_task
+from evaluators import EvalTask
 
 __all__ = ["StepRecord", "TrialOutcome", "TrialRunner"]
 
@@ -81,40 +83,13 @@ class TrialRunner:
         self.space, self.model, self.data, self.cache = space, model, data, cache
         self.seed = seed
         self.reporter: Reporter = reporter or QuietReporter(None)
-        self._search_task: Any = None
-        self._confirm_task: Any = None
+        self._tasks: dict[Split, EvalTask] = {}
 
-    def _task(self, examples: tuple[Any, ...]) -> Any:
-        from evaluators import EvalTask
-
-        tok = (
-            load_tokenizer(self.model.path, self.model.trust_remote_code)
-            if self.data.prompt.chat_user
-            else None
-        )
-        limit = self.space.evaluation.max_eval_rows
-        if limit:
-            examples = examples[:limit]
-        ev = self.space.evaluation
-        return EvalTask(
-            prompts=tuple(self.data.prompt.render(e.text, tok) for e in examples),
-            labels=tuple(e.label for e in examples),
-            label_set=self.data.labels,
-            method=ev.label_scoring,
-            normalize=ev.length_normalize,
-        )
-
-    def eval_task(self) -> Any:
-        """The search split as an EvalTask: what the sampler and the front see."""
-        if self._search_task is None:
-            self._search_task = self._task(self.data.eval)
-        return self._search_task
-
-    def confirm_task(self) -> Any:
-        """The confirm split as an EvalTask: measured once, after the study, on the front only."""
-        if self._confirm_task is None:
-            self._confirm_task = self._task(self.data.confirm)
-        return self._confirm_task
+    def _task(self, split: Split) -> EvalTask:
+        """A split as an EvalTask, built once per runner."""
+        if split not in self._tasks:
+            self._tasks[split] = eval_task(self.space, self.model, self.data, split)
+        return self._tasks[split]
 
     def run(self, plan: TrialPlan) -> TrialOutcome:
         outcome = TrialOutcome("complete")
@@ -158,7 +133,7 @@ class TrialRunner:
         self._evaluate_onnx(source, plan, outcome)
 
     def _eval_cached(
-        self, step: str, source: Artifact, task: Any, fn: Callable[[], dict[str, Any]], **parts: Any
+        self, step: str, source: Artifact, task: EvalTask, fn: Callable[[], dict[str, Any]], **parts: Any
     ) -> CacheEntry:
         key = self.cache.key(
             step,
@@ -185,7 +160,7 @@ class TrialRunner:
         than its interval (the upper end of its 95% interval is below the threshold)."""
         from evaluators import AccuracyEvaluator, ModelArtifact
 
-        task = self.eval_task()
+        task = self._task("search")
         entry = self._eval_cached(
             "eval-torch",
             merged,
@@ -214,7 +189,7 @@ class TrialRunner:
         from evaluators import AccuracyEvaluator, LatencyEvaluator, SizeEvaluator
 
         artifact = self._onnx_artifact(model.path, plan.target.genai_provider)
-        task = self.eval_task()
+        task = self._task("search")
         acc = self._eval_cached(
             "eval-onnx",
             model,
@@ -254,7 +229,7 @@ class TrialRunner:
         from evaluators import AccuracyEvaluator
 
         artifact = self._onnx_artifact(model_path, genai_provider)
-        task = self.confirm_task()
+        task = self._task("confirm")
         entry = self._eval_cached(
             "eval-confirm",
             Artifact("onnx", model_path, model_key),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,7 +15,7 @@ from pydantic import (
 )
 
 from autotune.metrics import get_metric, searchable_metrics
-from autotune.params import SearchValues, parse_values
+from autotune.params import SearchValues
 from autotune.targets import TARGETS
 
 __all__ = [
@@ -271,32 +270,3 @@ class ChainPlan(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     passes: tuple[str, ...]
     values: dict[str, dict[str, SearchValues]]  # pass -> param -> values
-
-
-def resolve_pass_values(space: Space, base: Path | None = None) -> dict[str, dict[str, SearchValues]]:
-    """Check every pass parameter the space names and return search values for all of them.
-
-    Raises ``KeyError``/``ValueError`` with a key path; the loader turns them into SpaceErrors.
-    """
-    from autotune.passes import get_pass
-
-    used = {p for chain in space.chains for p in chain}
-    for name in list(space.passes) + sorted(used):
-        get_pass(name)  # unknown pass -> SpaceError listing the known ones
-    out: dict[str, dict[str, SearchValues]] = {}
-    for name in sorted(used | set(space.passes)):
-        cls = get_pass(name)
-        given = space.passes.get(name) or {}
-        known = {p.name for p in cls.params}
-        for key in given:
-            if key not in known:
-                listed = ", ".join(sorted(known)) or "none"
-                raise KeyError(f"passes.{name}.{key}: unknown parameter of {name}; known: {listed}")
-        values = {}
-        for spec in cls.params:
-            try:
-                values[spec.name] = parse_values(spec, given.get(spec.name))
-            except ValueError as exc:
-                raise ValueError(f"passes.{name}.{spec.name}: {exc}") from None
-        out[name] = values
-    return out

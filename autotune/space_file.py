@@ -11,10 +11,18 @@ import yaml
 from pydantic import ValidationError
 
 from autotune.errors import AutotuneError, SpaceError
-from autotune.params import FloatRange, SearchValues
-from autotune.space import Space, resolve_pass_values
+from autotune.params import FloatRange, SearchValues, parse_values
+from autotune.passes import get_pass
+from autotune.space import Space
 
-__all__ = ["LoadedSpace", "apply_overrides", "load_space", "resolve_space_path", "shipped_spaces"]
+__all__ = [
+    "LoadedSpace",
+    "apply_overrides",
+    "load_space",
+    "resolve_pass_values",
+    "resolve_space_path",
+    "shipped_spaces",
+]
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def _check_chains(space: Space) -> None:
-    from autotune.passes import get_pass
-
     for i, chain in enumerate(space.chains):
         kind = "hf"
         for name in chain:
@@ -108,6 +114,33 @@ def _check_chains(space: Space) -> None:
             kind = cls.output_kind
         if kind != "onnx":
             raise ValueError(f"chains.{i}: a chain must end with an ONNX model (add build)")
+
+
+def resolve_pass_values(space: Space) -> dict[str, dict[str, SearchValues]]:
+    """Check every pass parameter the space names and return search values for all of them.
+
+    Raises ``KeyError``/``ValueError`` with a key path; the loader turns them into SpaceErrors.
+    """
+    used = {p for chain in space.chains for p in chain}
+    for name in list(space.passes) + sorted(used):
+        get_pass(name)  # unknown pass -> SpaceError listing the known ones
+    out: dict[str, dict[str, SearchValues]] = {}
+    for name in sorted(used | set(space.passes)):
+        cls = get_pass(name)
+        given = space.passes.get(name) or {}
+        known = {p.name for p in cls.params}
+        for key in given:
+            if key not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                raise KeyError(f"passes.{name}.{key}: unknown parameter of {name}; known: {listed}")
+        values = {}
+        for spec in cls.params:
+            try:
+                values[spec.name] = parse_values(spec, given.get(spec.name))
+            except ValueError as exc:
+                raise ValueError(f"passes.{name}.{spec.name}: {exc}") from None
+        out[name] = values
+    return out
 
 
 def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:

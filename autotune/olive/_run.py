@@ -1,5 +1,5 @@
 """The CLI side of ``autotune run --config``: where results go, the input-model baseline, and
-the Olive-like output folder of a run without search."""
+where the Olive-like output model of a run without search goes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from autotune.olive._read import OliveWorkflow, read_olive_config
+from autotune.olive._space import prepare_olive_space
 
-__all__ = ["finish", "olive_space"]
+__all__ = ["olive_space", "output_model_dir"]
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
@@ -29,8 +29,8 @@ def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
         from autotune.cache import Cache
         from autotune.data import load_task_data
         from autotune.models import prepare_model
-        from autotune.runner import TrialRunner
         from autotune.space_file import load_space
+        from autotune.tasks import eval_task
         from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact
 
         stored = out / "baseline.json"
@@ -41,7 +41,7 @@ def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
         cache = Cache(out / "cache")
         model = prepare_model(loaded.space.model, cache, loaded.base_dir)
         data = load_task_data(loaded.space.data, loaded.base_dir)
-        task = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0).eval_task()
+        task = eval_task(loaded.space, model, data)
         artifact = ModelArtifact(Path(model.path), "hf")
         known["accuracy"] = float(AccuracyEvaluator().evaluate(artifact, task)["accuracy"])
         if any(m.startswith("latency") for m in wanted):
@@ -60,8 +60,6 @@ def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
 
 def olive_space(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[str, Path, OliveWorkflow]:
     """(space path, output folder, workflow) for ``args.config``."""
-    from autotune.olive import prepare_olive_space
-
     out = _out_dir(args)
     space_path, wf = prepare_olive_space(
         args.config,
@@ -79,15 +77,7 @@ def olive_space(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[s
     return str(space_path), out, wf
 
 
-def finish(
-    wf: OliveWorkflow, report: Any, loaded: Any, attrs: dict[str, Any], out: Path, log: Callable[[str], None]
-) -> None:
-    """Without search, the output folder holds the built model, as Olive's output_dir does."""
-    from autotune.export import export_trial
-
-    if wf.search or report.winner is None:
-        return
-    dest = out / "output_model"
-    if not dest.exists():
-        export_trial(report, loaded, attrs, report.winner, dest)
-    log(f'model: {dest} (autotune predict --model {dest} "some phrase")')
+def output_model_dir(wf: OliveWorkflow, out: Path) -> Path | None:
+    """Without search, the output folder holds the winner's built model (as Olive's output_dir does);
+    the caller exports it there."""
+    return None if wf.search else out / "output_model"

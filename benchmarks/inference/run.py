@@ -28,7 +28,7 @@ from autotune.cache import Cache
 from autotune.cli import _open
 from autotune.data import load_task_data
 from autotune.models import prepare_model
-from autotune.runner import TrialRunner
+from autotune.tasks import eval_task
 from evaluators import LatencyEvaluator, ModelArtifact
 
 HERE = Path(__file__).parent
@@ -153,7 +153,7 @@ def main() -> None:
     cache = Cache(args.out / "cache")
     model = prepare_model(loaded.space.model, cache, loaded.base_dir)
     data = load_task_data(loaded.space.data, loaded.base_dir)
-    task = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0).eval_task()
+    task = eval_task(loaded.space, model, data)
     bw = bandwidth_gb_s()
     latency = LatencyEvaluator(warmup=5, repeats=args.repeats, max_prompts=8)
     merged = cache.path("merge", merge_key)
