@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 _HOME = Path(tempfile.mkdtemp(prefix="autotune-tests-"))
 for var, sub in (
@@ -25,11 +27,72 @@ REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = REPO / "search_spaces" / "data" / "emotions.jsonl"  # 480 rows, 120 per label
 
 
-def tiny_raw(**changes: object) -> dict:
-    """The shipped tiny space as a dict (the shipped emotion data, capped at 64 training and 12
-    search/confirm rows), the data path made absolute, with ``changes`` merged."""
-    raw = yaml.safe_load((REPO / "search_spaces" / "tiny.yaml").read_text())
-    raw["data"]["path"] = str(EMOTIONS)
+# The tiny space, built here rather than read from search_spaces/tiny.yaml, so that editing a
+# shipped space cannot change what the unit tests test (tests/test_shipped_spaces.py checks those).
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "description": "Tiny random Phi-3 on the shipped emotion data, for tests.",
+    "model": {
+        "random": {
+            "config": {
+                "model_type": "phi3",
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 4,
+                "max_position_embeddings": 512,
+                "original_max_position_embeddings": 512,
+            },
+            "tokenizer": {"packaged": "smollm2-135m-instruct"},
+            "seed": 0,
+        }
+    },
+    "data": {
+        "path": str(EMOTIONS),
+        "text_column": "phrase",
+        "label_column": "tone",
+        "template": "### Text: {phrase}\n### The tone is:\n{tone}",
+        "labels": ["sadness", "joy", "fear", "surprise"],
+        "eval": {"fraction": 0.2, "seed": 0},
+        "max_train_rows": 64,
+        "max_eval_rows": 12,
+    },
+    "targets": ["cpu"],
+    "chains": [["lora", "merge", "build"], ["lora", "merge", "build", "quantize"]],
+    "passes": {
+        "lora": {
+            "rank": [4, 8],
+            "alpha": 16,
+            "dropout": 0.0,
+            "learning_rate": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
+            "target_modules": [["qkv_proj", "o_proj"], "all-linear"],
+            "steps": 3,
+            "batch_size": 4,
+            "max_length": 64,
+        },
+        "build": {"precision": ["int4", "int8", "fp32"], "block_size": 32},
+        "quantize": {"per_channel": False},
+    },
+    "objectives": [
+        {"metric": "accuracy", "direction": "maximize"},
+        {"metric": "latency_p90_ms", "direction": "minimize"},
+        {"metric": "size_mb", "direction": "minimize"},
+    ],
+    "constraints": [
+        {"metric": "accuracy", "op": ">=", "value": 0.0},
+        {"metric": "latency_p90_ms", "op": "<=", "value": 2000},
+    ],
+    "preference": {"metric": "accuracy", "tolerance": 0.05, "then": "latency_p90_ms"},
+    "evaluation": {"latency_warmup": 1, "latency_repeats": 4, "latency_prompts": 4},
+    "study": {"n_trials": 3, "sampler": "tpe", "seed": 0},
+}
+
+
+def tiny_raw(**changes: object) -> dict[str, Any]:
+    """The tiny space as a dict (the shipped emotion data, capped at 64 training and 12
+    search/confirm rows), with ``changes`` merged: ``passes__lora__steps=1`` sets passes.lora.steps."""
+    raw = copy.deepcopy(TINY)
     for dotted, value in changes.items():
         node = raw
         *head, last = dotted.split("__")
@@ -39,9 +102,33 @@ def tiny_raw(**changes: object) -> dict:
     return raw
 
 
+def load_tiny(tmp_path: Path, **changes: object) -> Any:
+    """The tiny space with ``changes``, written to ``tmp_path`` and loaded (a LoadedSpace)."""
+    from autotune.space_file import load_space
+
+    return load_space(str(write_space(tmp_path / "tiny.yaml", tiny_raw(**changes))))
+
+
 def write_space(path: Path, raw: dict) -> Path:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+# Fixtures that build a model or run a study: a test that uses one, even through another
+# fixture, takes more than a few seconds.
+_SLOW_FIXTURES = {"tiny_model_dir", "tiny_hf_dir", "tiny_onnx", "tiny_study"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark from what a test uses: ``integration`` if it reads the tiny study, and ``slow`` if it
+    builds a model or is an integration test."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if "tiny_study" in used:
+            item.add_marker(pytest.mark.integration)
+        if used & _SLOW_FIXTURES or item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

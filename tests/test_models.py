@@ -14,6 +14,7 @@ from autotune.space import ModelSpec
 from tests.conftest import tiny_raw
 
 
+@pytest.mark.slow
 def test_random_then_local_folder(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     spec = ModelSpec.model_validate(tiny_raw()["model"])
@@ -48,6 +49,7 @@ def test_exactly_one_source() -> None:
         ModelSpec(id="a", path="b")
 
 
+@pytest.mark.slow
 def test_chat_template_prompt_ends_at_the_answer(tmp_path: Path) -> None:
     from autotune.data import PromptFormat
     from autotune.models import load_tokenizer

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from autotune.planning import TrialPlan, sweep_variants
-from autotune.space_file import load_space
 from autotune.targets import get_target
+from tests.conftest import load_tiny
 
 LORA = {
     "lora.rank": 8,
@@ -14,8 +16,10 @@ LORA = {
 }
 
 
-def test_sweep_lists_every_other_build_of_the_same_fine_tune() -> None:
-    loaded = load_space("smollm2-emotion")
+def test_sweep_lists_every_other_build_of_the_same_fine_tune(tmp_path: Path) -> None:
+    loaded = load_tiny(
+        tmp_path, passes__build__block_size=[32, 64], passes__quantize__per_channel=[False, True]
+    )
     plan = TrialPlan(("lora", "merge", "build"), {}, get_target("cpu"))
     own = {"chain": "lora>merge>build", **LORA, "build.precision": "int4", "build.block_size": 32}
     variants = sweep_variants(loaded, plan, own)
@@ -36,8 +40,15 @@ def test_sweep_lists_every_other_build_of_the_same_fine_tune() -> None:
     assert len(variants) == len(builds)
 
 
-def test_sweep_keeps_to_the_target_and_the_trials_own_fine_tune() -> None:
-    loaded = load_space("phi3")
+def test_sweep_keeps_to_the_target_and_the_trials_own_fine_tune(tmp_path: Path) -> None:
+    loaded = load_tiny(
+        tmp_path,
+        targets=[{"name": "cuda", "precisions": ["int4", "fp16"]}, {"name": "cpu", "precisions": ["int4"]}],
+        chains=[["lora", "merge", "build"], ["qlora", "merge", "build"]],
+        passes__qlora={"rank": [16, 64], "learning_rate": {"low": 5.0e-5, "high": 5.0e-4, "log": True}},
+        passes__build__precision=["int4", "int8", "fp16"],
+        passes__build__block_size=[32, 128],
+    )
     plan = TrialPlan(("qlora", "merge", "build"), {}, get_target("cuda"))
     own = {
         "chain": "qlora>merge>build",
@@ -46,7 +57,7 @@ def test_sweep_keeps_to_the_target_and_the_trials_own_fine_tune() -> None:
         "build.precision": "fp16",
     }
     variants = sweep_variants(loaded, plan, own)
-    # phi3 declares cuda precisions int4 and fp16 (int8 is dropped) and a qlora fine-tune is
+    # the space declares cuda precisions int4 and fp16 (int8 is dropped) and a qlora fine-tune is
     # never swapped for a lora one.
     assert [(v["chain"], v["build.precision"], v.get("build.block_size")) for v in variants] == [
         ("qlora>merge>build", "int4", 32),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -40,7 +41,24 @@ def test_quiet_prints_only_warnings() -> None:
     assert out.getvalue().strip() == "warning: something to know"
 
 
-def test_live_panel_renders_progress_and_front() -> None:
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _screen(raw: str) -> tuple[list[list[str]], list[str]]:
+    """What a terminal shows, from the bytes written: (every panel frame drawn, plain lines)."""
+    frames: list[list[str]] = []
+    plain: list[str] = []
+    for line in _ANSI.sub("", raw).replace("\r", "\n").splitlines():
+        if line.startswith("╭"):
+            frames.append([line])
+        elif line.startswith(("│", "╰")):
+            frames[-1].append(line)
+        elif line.strip():
+            plain.append(line)
+    return frames, plain
+
+
+def test_live_panel_prints_progress_and_front() -> None:
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=True, color_system=None)
     reporter = LiveReporter(console)
@@ -48,16 +66,26 @@ def test_live_panel_renders_progress_and_front() -> None:
     reporter.trial_started(1, "lora(rank=8) > merge > build(precision=int4)")
     reporter.step("lora", cached=False)
     reporter.train(5, 10, 0.25)
-    console_text = console.export_text() if console.record else ""
-    panel = reporter._render()
-    rendered = io.StringIO()
-    Console(file=rendered, width=120, color_system=None).print(panel)
-    text = rendered.getvalue()
-    assert "trial 2 of 4" in text and "lora: running" in text and "5/10" in text and "loss 0.250" in text
+    reporter.live.refresh()  # what its refresh thread does 4 times a second
+    frames, plain = _screen(out.getvalue())
+    panel = "\n".join(frames[-1])
+    assert "trial 2 of 4" in panel and "trial 1: lora(rank=8) > merge" in panel
+    assert "lora: running" in panel and "5/10" in panel and "loss 0.250" in panel
+    assert plain == []  # the steps and the fine-tune's progress stay inside the panel
+    reporter.message("warning: something to know")
     reporter.step("merge", cached=True)
-    reporter.trial_finished(1, "ok", ["trial 1: accuracy 0.900, p90 70.0 ms, 80 MB"])
-    rendered = io.StringIO()
-    Console(file=rendered, width=120, color_system=None).print(reporter._render())
-    assert "feasible front so far" in rendered.getvalue() and "about" in rendered.getvalue()
+    reporter.live.refresh()
+    assert "merge: [cache hit]" in "\n".join(_screen(out.getvalue())[0][-1])
+    reporter.trial_finished(1, "accuracy 0.900", ["trial 1: accuracy 0.900, p90 70.0 ms, 80 MB"])
     reporter.close()
-    assert console_text == ""
+    raw = out.getvalue()
+    frames, plain = _screen(raw)
+    # Above the panel, once each: the message and the finished trial's summary; nothing else.
+    assert plain == ["warning: something to know", "trial 1: accuracy 0.900"]
+    # What stays on the screen: the panel as the study left it, not redrawn after it.
+    final = _screen(raw[raw.rindex("\x1b[2K") :])[0]
+    assert len(final) == 1 and final[0] == frames[-1]
+    last = "\n".join(final[0])
+    assert "trial 3 of 4" in last and "about" in last and "left" in last
+    assert "feasible front so far:" in last and "trial 1: accuracy 0.900, p90 70.0 ms, 80 MB" in last
+    assert "running" not in last and "loss" not in last  # the finished trial's steps are gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -14,7 +15,16 @@ from tests.conftest import tiny_raw
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def _study(space: Space, results: list[dict[str, float]], correct: list[str] | None = None) -> optuna.Study:
+PLAN = {"chain": ["lora", "merge", "build"], "target": "cpu", "params": {"build": {"precision": "int4"}}}
+
+
+def _study(
+    space: Space,
+    results: list[dict[str, float]],
+    correct: list[str] | None = None,
+    plans: list[dict[str, Any]] | None = None,
+) -> optuna.Study:
+    """Finished trials with these metrics (and per-example correctness, and plans: PLAN if None)."""
     study = optuna.create_study(directions=[o.direction for o in space.objectives])
     study.set_user_attr("target", "cpu")
     for i, m in enumerate(results):
@@ -23,14 +33,7 @@ def _study(space: Space, results: list[dict[str, float]], correct: list[str] | N
         t.set_user_attr("metrics", m)
         if correct:
             t.set_user_attr("details", {"correct": correct[i]})
-        t.set_user_attr(
-            "plan",
-            {
-                "chain": ["lora", "merge", "build"],
-                "target": "cpu",
-                "params": {"build": {"precision": "int4"}},
-            },
-        )
+        t.set_user_attr("plan", plans[i] if plans else PLAN)
         for c in space.constraints:
             t.set_constraint(str(c), c.violation(m[c.metric]))
         study.tell(t, [m[o.metric] for o in space.objectives])

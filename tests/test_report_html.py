@@ -36,7 +36,19 @@ def test_pareto_figure_groups_and_shades() -> None:
         {"accuracy": 0.90, "latency_p90_ms": 45.0, "size_mb": 100.0},
         {"accuracy": 0.70, "latency_p90_ms": 10.0, "size_mb": 80.0},
     ]
-    report = build_report(_study(space, runs), space)
+    plans = [
+        {
+            "chain": chain,
+            "target": "cpu",
+            "params": {"lora": {"rank": rank, "learning_rate": lr}, "build": {"precision": precision}},
+        }
+        for chain, rank, lr, precision in (
+            (["lora", "merge", "build"], 8, 0.001234, "int4"),
+            (["lora", "merge", "build"], 16, 0.003, "int8"),
+            (["lora", "merge", "build", "quantize"], 4, 0.002, "fp32"),
+        )
+    ]
+    report = build_report(_study(space, runs, plans=plans), space)
     fig = pareto_figure(report, space)
     names = [t.name for t in fig.data]
     assert names == ["Pareto front (feasible)", "feasible, dominated", "infeasible", "winner"]
@@ -48,7 +60,23 @@ def test_pareto_figure_groups_and_shades() -> None:
     loose = space.model_copy(update={"constraints": [space.constraints[0].model_copy(), _limit(space, 500)]})
     wide = pareto_figure(build_report(_study(loose, runs), loose), loose)
     assert wide.layout.shapes[0].x1 == wide.layout.xaxis.range[1] == pytest.approx(45.0 * 1.15)
-    assert "lora" not in fig.data[0].text[0] or "trial 0" in fig.data[0].text[0]
+    # Hovering a point shows that trial's chain, metrics and every parameter of its plan.
+    hover = {t.name: (t.hovertext or t.text) for t in fig.data}
+    assert hover["Pareto front (feasible)"][0].split("<br>") == [
+        "trial 0 (lora>merge>build)",
+        "accuracy (search) 0.950",
+        "p90 40.0 ms, size 90 MB",
+        "lora.rank = 8",
+        "lora.learning_rate = 0.00123",
+        "build.precision = int4",
+    ]
+    assert hover["winner"] == hover["Pareto front (feasible)"]
+    dominated, infeasible = hover["feasible, dominated"][0], hover["infeasible"][0]
+    assert dominated.startswith("trial 1 (lora>merge>build)<br>") and dominated.endswith(
+        "lora.rank = 16<br>lora.learning_rate = 0.003<br>build.precision = int8"
+    )
+    assert infeasible.startswith("trial 2 (lora>merge>build>quantize)<br>")
+    assert "lora.rank = 4" in infeasible and "build.precision = fp32" in infeasible
 
 
 def test_intervals_and_confirm_figures_are_drawn() -> None:

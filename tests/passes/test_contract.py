@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from autotune.params import Fixed, parse_values
-from autotune.passes import Pass, get_pass, pass_names, register_pass
+from autotune.passes import Pass, PassContext, get_pass, pass_names, register_pass
 from autotune.passes._base import Artifact
 
 
@@ -47,5 +50,36 @@ def test_registry_refuses_duplicates() -> None:
         register_pass(Dup)
 
 
-def test_quantize_forces_the_fp32_build() -> None:
-    assert get_pass("quantize").upstream_fixed == {"build": {"precision": "fp32"}}
+@pytest.mark.parametrize("precision", ["int4", ["int4", "int8"], ["int8", "fp32"]])
+def test_quantize_forces_the_fp32_build(tmp_path: Path, precision: str | list[str]) -> None:
+    """Planning a quantize chain builds fp32 whatever the space says; the other chain searches."""
+    import optuna
+
+    from autotune.planning import plan_trial
+    from autotune.targets import TARGETS
+    from tests.conftest import load_tiny
+
+    loaded = load_tiny(tmp_path, passes__build__precision=precision)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    chains, builds = set(), set()
+    for _ in range(12):
+        trial = study.ask()
+        plan = plan_trial(trial, loaded, TARGETS["cpu"])
+        chains.add(plan.chain)
+        if plan.chain[-1] == "quantize":
+            assert plan.params["build"]["precision"] == "fp32", plan
+            assert "build.precision" not in trial.params  # fixed, not searched
+            get_pass("quantize")().check(plan.params["quantize"], _ctx(plan))  # so it can run
+        else:
+            builds.add(plan.params["build"]["precision"])
+        study.tell(trial, 0.0)
+    assert chains == {("lora", "merge", "build"), ("lora", "merge", "build", "quantize")}
+    assert builds == ({precision} if isinstance(precision, str) else set(precision))
+
+
+def _ctx(plan: Any) -> PassContext:
+    from autotune.data import PromptFormat, TaskData
+    from autotune.models import PreparedModel
+
+    data = TaskData((), (), ("a", "b"), PromptFormat("t", "l", "{t}{l}", None), "fp", "x")
+    return PassContext(PreparedModel("m", "m", "fp"), data, plan.target, 0, plan.params)
