@@ -49,7 +49,7 @@ def confirm_front(
             continue
         key = [s["key"] for s in row.steps if s["name"] not in _EVAL_STEPS][-1]
         try:
-            result = runner().confirm(Path(row.artifact), key, target.genai_provider)
+            result = runner().confirm(Path(row.artifact), key, target)
         except (AutotuneError, RuntimeError, ValueError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reporter.message(f"trial {number}: confirm-split evaluation failed: {first}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from autotune.data import PromptFormat
 from autotune.errors import AutotuneError
 from autotune.export import TASK_FILE
+from autotune.targets import get_target
 
 __all__ = ["predict"]
 
@@ -44,7 +44,7 @@ def predict(
         tokenizer = load_tokenizer(str(model_dir))
     labels = list(task["labels"])
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    target: Literal["cpu", "cuda"] = "cuda" if (provider or task.get("provider")) == "cuda" else "cpu"
+    target = get_target(str(provider or task.get("provider") or "cpu")).device
     try:
         choices = predict_labels(
             ModelArtifact(model_dir, "onnx-genai", target),

@@ -23,6 +23,7 @@ from autotune.passes import Artifact, Pass, PassContext, get_pass
 from autotune.planning import TrialPlan
 from autotune.progress import QuietReporter, Reporter
 from autotune.space import Space
+from autotune.targets import Target
 from autotune.tasks import Split, eval_task
 from evaluators import EvalTask
 
@@ -188,7 +189,7 @@ class TrialRunner:
     def _evaluate_onnx(self, model: Artifact, plan: TrialPlan, outcome: TrialOutcome) -> None:
         from evaluators import AccuracyEvaluator, LatencyEvaluator, SizeEvaluator
 
-        artifact = self._onnx_artifact(model.path, plan.target.genai_provider)
+        artifact = self._onnx_artifact(model.path, plan.target)
         task = self._task("search")
         acc = self._eval_cached(
             "eval-onnx",
@@ -218,17 +219,16 @@ class TrialRunner:
         )
 
     @staticmethod
-    def _onnx_artifact(path: Path, genai_provider: str) -> Any:
+    def _onnx_artifact(path: Path, target: Target) -> Any:
         from evaluators import ModelArtifact
 
-        provider: Literal["cpu", "cuda"] = "cuda" if genai_provider == "cuda" else "cpu"
-        return ModelArtifact(path, "onnx-genai", provider)
+        return ModelArtifact(path, "onnx-genai", target.device)
 
-    def confirm(self, model_path: Path, model_key: str, genai_provider: str) -> dict[str, Any]:
+    def confirm(self, model_path: Path, model_key: str, target: Target) -> dict[str, Any]:
         """Accuracy of a built model on the confirm split (cached like every evaluation)."""
         from evaluators import AccuracyEvaluator
 
-        artifact = self._onnx_artifact(model_path, genai_provider)
+        artifact = self._onnx_artifact(model_path, target)
         task = self._task("confirm")
         entry = self._eval_cached(
             "eval-confirm",

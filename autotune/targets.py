@@ -1,46 +1,71 @@
-"""Hardware targets: frozen descriptions of where a model will run."""
+"""Hardware targets: frozen descriptions of where a model will run.
+
+A target owns every word about its hardware: the ONNX Runtime execution provider, the ORT GenAI
+provider, the model builder's ``-e`` value, the torch device (also the provider word the
+evaluators take), the dtype fine-tuning computes in, the valid precisions, and the words Olive
+configs use for it. Every other module asks the target; adding one is an entry here and its test.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from autotune.errors import SpaceError
 
-__all__ = ["TARGETS", "Target", "get_target"]
+__all__ = ["TARGETS", "Target", "get_target", "target_for_providers"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A hardware target: its ONNX Runtime execution provider and the precisions valid on it."""
-
     name: str
     execution_provider: str  # ONNX Runtime provider name
     builder_ep: str  # onnxruntime-genai model builder's ``-e`` value
     genai_provider: str  # provider name for ``og.Config.append_provider`` ("" = the config's own)
-    torch_device: str
+    device: Literal["cpu", "cuda"]  # torch device, and the provider word evaluators take
+    train_dtype: Literal["float32", "bfloat16"]  # what LoRA/QLoRA compute in
     precisions: tuple[str, ...]
+    olive_device: str  # Olive's accelerator "device"
+    olive_providers: tuple[str, ...]  # Olive execution providers that mean this target
+
+    @property
+    def torch_device(self) -> str:
+        return self.device
 
     def available(self) -> bool:
-        """Whether this machine can run the target now."""
-        if self.name == "cpu":
-            return True
+        """Whether this machine can run the target now: its ORT provider and its torch device."""
         import onnxruntime as ort
         import torch
 
-        return torch.cuda.is_available() and self.execution_provider in ort.get_available_providers()
+        backend = getattr(torch, self.device, None)
+        has_device = bool(backend is not None and backend.is_available())
+        return has_device and self.execution_provider in ort.get_available_providers()
 
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("cpu", "CPUExecutionProvider", "cpu", "", "cpu", ("int4", "int8", "fp32")),
         Target(
-            "cuda",
-            "CUDAExecutionProvider",
-            "cuda",
-            "cuda",
-            "cuda",
-            ("int4", "fp16", "bf16", "fp32"),
+            name="cpu",
+            execution_provider="CPUExecutionProvider",
+            builder_ep="cpu",
+            genai_provider="",
+            device="cpu",
+            train_dtype="float32",
+            precisions=("int4", "int8", "fp32"),
+            olive_device="cpu",
+            olive_providers=("CPUExecutionProvider",),
+        ),
+        Target(
+            name="cuda",
+            execution_provider="CUDAExecutionProvider",
+            builder_ep="cuda",
+            genai_provider="cuda",
+            device="cuda",
+            train_dtype="bfloat16",
+            precisions=("int4", "fp16", "bf16", "fp32"),
+            olive_device="gpu",
+            olive_providers=("CUDAExecutionProvider",),
         ),
     )
 }
@@ -51,3 +76,17 @@ def get_target(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise SpaceError(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}") from None
+
+
+def target_for_providers(providers: list[str]) -> Target:
+    """The target of an Olive config's execution providers: the first one's (Olive's priority
+    order). Every provider must be one a target covers: an unknown one is an error, never a
+    silent CPU run."""
+    known = {ep: t for t in TARGETS.values() for ep in t.olive_providers}
+    unknown = [ep for ep in providers if ep not in known]
+    if unknown:
+        raise ValueError(
+            f"execution provider(s) {', '.join(unknown)} are not supported; autotune runs "
+            f"{', '.join(sorted(known))}"
+        )
+    return known[providers[0]] if providers else TARGETS["cpu"]

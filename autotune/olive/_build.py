@@ -9,6 +9,7 @@ from typing import Any
 from autotune.data import check_disjoint
 from autotune.errors import DataError
 from autotune.olive._read import PASS_TYPES, OliveConfigError, OlivePass, OliveWorkflow
+from autotune.targets import target_for_providers
 
 __all__ = ["build_space"]
 
@@ -174,10 +175,10 @@ def _fill_defaults(passes: dict[str, Any]) -> None:
 
 
 def _target(providers: list[str]) -> str:
-    for ep in providers:
-        if ep.startswith("CUDA") or ep.startswith("Tensorrt"):
-            return "cuda"
-    return "cpu"
+    try:
+        return target_for_providers(providers).name
+    except ValueError as exc:
+        raise OliveConfigError(f"execution_providers: {exc}") from None
 
 
 def build_space(

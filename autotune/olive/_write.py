@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["olive_config"]
+from autotune.targets import get_target
 
-_EP = {"cpu": ("cpu", "CPUExecutionProvider"), "cuda": ("gpu", "CUDAExecutionProvider")}
+__all__ = ["olive_config"]
 
 
 def olive_config(
@@ -53,14 +53,16 @@ def olive_config(
                 "reduce_range": p.get("reduce_range"),
             }
     lora = passes.get("lora") or passes.get("qlora") or {}
-    device, ep = _EP.get(target, _EP["cpu"])
+    where = get_target(target)
     template = data.get("template") or ""
     return {
         "input_model": {"type": "HfModel", "model_path": model_path},
         "systems": {
             "local_system": {
                 "type": "LocalSystem",
-                "accelerators": [{"device": device, "execution_providers": [ep]}],
+                "accelerators": [
+                    {"device": where.olive_device, "execution_providers": [where.execution_provider]}
+                ],
             }
         },
         "data_configs": [

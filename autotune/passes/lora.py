@@ -84,7 +84,7 @@ class LoRA(Pass):
             "model": ctx.model.fingerprint,
             "data": ctx.data.fingerprint,
             "seed": ctx.seed,
-            "device": ctx.target.torch_device,
+            "device": ctx.target.device,
         }
 
     def load_base(self, ctx: PassContext, params: Mapping[str, Scalar]) -> Any:
@@ -92,8 +92,8 @@ class LoRA(Pass):
 
         from autotune.models import load_causal_lm
 
-        dtype = torch.float32 if ctx.target.torch_device == "cpu" else torch.bfloat16
-        return load_causal_lm(ctx.model, dtype=dtype).to(ctx.target.torch_device)
+        dtype = getattr(torch, ctx.target.train_dtype)
+        return load_causal_lm(ctx.model, dtype=dtype).to(ctx.target.device)
 
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
@@ -129,7 +129,7 @@ class LoRA(Pass):
             warmup_ratio=float(params["warmup_ratio"]),
             max_grad_norm=float(params["max_grad_norm"]),
             seed=ctx.seed,
-            device=ctx.target.torch_device,
+            device=ctx.target.device,
             on_step=ctx.on_step,
         )
         model.save_pretrained(str(out))
@@ -165,14 +165,14 @@ class QLoRA(LoRA):
 
         from autotune.models import load_causal_lm
 
-        compute = torch.float32 if ctx.target.torch_device == "cpu" else torch.bfloat16
+        compute = getattr(torch, ctx.target.train_dtype)
         quant = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type=str(params["quant_type"]),
             bnb_4bit_use_double_quant=bool(params["double_quant"]),
             bnb_4bit_compute_dtype=compute,
         )
-        model = load_causal_lm(ctx.model, quantization_config=quant, device_map=ctx.target.torch_device)
+        model = load_causal_lm(ctx.model, quantization_config=quant, device_map=ctx.target.device)
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 

@@ -28,7 +28,7 @@ class OrtDynamicInt8(Pass):
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
-        if ctx.target.name != "cpu":
+        if ctx.target.device != "cpu":
             raise InvalidCombination("quantize (ORT dynamic int8) is a CPU chain; use build int4/int8")
         build = ctx.upstream.get("build", {})
         if build.get("precision", "fp32") != "fp32":

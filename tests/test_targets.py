@@ -1,0 +1,72 @@
+"""Targets own every word about where a model runs; Olive providers map onto them or fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+import torch
+
+from autotune.cli import main
+from autotune.targets import TARGETS, get_target, target_for_providers
+
+OLIVE_ASSETS = Path(__file__).parent / "olive" / "assets"
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_each_target_is_complete_and_consistent(name: str) -> None:
+    t = get_target(name)
+    assert t.name == name and t.execution_provider.endswith("ExecutionProvider")
+    assert t.execution_provider in t.olive_providers and t.olive_device in ("cpu", "gpu", "npu")
+    assert isinstance(getattr(torch, t.train_dtype), torch.dtype)
+    assert torch.device(t.device).type == t.device and t.precisions
+    # available() is what this machine really offers: its ORT provider and its torch device
+    expected = (
+        t.execution_provider in ort.get_available_providers() and getattr(torch, t.device).is_available()
+    )
+    assert t.available() == expected
+
+
+def test_cpu_runs_here() -> None:
+    assert get_target("cpu").available()
+
+
+def test_olive_providers_map_to_a_target_or_fail() -> None:
+    assert target_for_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]).name == "cuda"
+    assert target_for_providers(["CPUExecutionProvider"]).name == "cpu"
+    assert target_for_providers([]).name == "cpu"
+    with pytest.raises(ValueError, match=r"DmlExecutionProvider are not supported; autotune runs CPU"):
+        target_for_providers(["DmlExecutionProvider"])
+    with pytest.raises(ValueError, match="TensorrtExecutionProvider"):
+        target_for_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider"])
+
+
+def test_olive_config_with_an_unsupported_provider_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(OLIVE_ASSETS / "dataset", tmp_path / "dataset")
+    cfg = json.loads((OLIVE_ASSETS / "current-config.json").read_text())
+    cfg["systems"]["local_system"]["accelerators"] = [
+        {"device": "gpu", "execution_providers": ["DmlExecutionProvider"]}
+    ]
+    path = tmp_path / "dml.json"
+    path.write_text(json.dumps(cfg))
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(path),
+                "--model",
+                str(tmp_path / "no-model"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "DmlExecutionProvider are not supported" in err, err
