@@ -28,10 +28,6 @@ class Target:
     olive_device: str  # Olive's accelerator "device"
     olive_providers: tuple[str, ...]  # Olive execution providers that mean this target
 
-    @property
-    def torch_device(self) -> str:
-        return self.device
-
     def available(self) -> bool:
         """Whether this machine can run the target now: its ORT provider and its torch device."""
         import onnxruntime as ort
