@@ -7,23 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from autotune.data import check_disjoint
-from autotune.errors import DataError
-from autotune.olive._read import PASS_TYPES, OliveConfigError, OlivePass, OliveWorkflow
+from autotune.errors import AutotuneError, DataError
+from autotune.olive._read import OliveConfigError, OlivePass, OliveWorkflow
+from autotune.passes import OliveMapping, get_pass
 from autotune.targets import target_for_providers
 
 __all__ = ["build_space"]
 
-# Olive's LoRA / QLoRA keys (both schemas) -> autotune lora parameters.
-_LORA_KEYS = {
-    "lora_r": "rank",
-    "r": "rank",
-    "lora_alpha": "alpha",
-    "alpha": "alpha",
-    "lora_dropout": "dropout",
-    "dropout": "dropout",
-    "target_modules": "target_modules",
-}
-_QLORA_KEYS = {"double_quant": "double_quant", "quant_type": "quant_type"}
 _TRAINING_IGNORED = {
     "per_device_eval_batch_size": "evaluation runs one phrase at a time",
     "gradient_checkpointing": "it saves memory only; the result is the same",
@@ -41,18 +31,6 @@ _TRAINING_IGNORED = {
     "bf16": "the dtype follows the target (fp32 on CPU, bf16 on CUDA)",
     "fp16": "the dtype follows the target (fp32 on CPU, bf16 on CUDA)",
 }
-_BUILDER_KEYS = {
-    "precision": "precision",
-    "int4_block_size": "block_size",
-    "block_size": "block_size",
-    "int4_accuracy_level": "accuracy_level",
-    "accuracy_level": "accuracy_level",
-    "int4_is_symmetric": "is_symmetric",
-    "is_symmetric": "is_symmetric",
-    "int4_algo_config": "algo_config",
-    "algo_config": "algo_config",
-}
-_QUANT_KEYS = {"per_channel": "per_channel", "reduce_range": "reduce_range"}
 
 
 def _value(v: Any, search: bool, key: str) -> Any:
@@ -69,7 +47,11 @@ def _lora(
 ) -> dict[str, Any]:
     key = f"passes.{p.name}"
     out: dict[str, Any] = {}
-    names = {**_LORA_KEYS, **(_QLORA_KEYS if p.type == "QLoRA" else {})}
+    m = _mapping(p)
+    names = m.read
+    qlora = _mapping_of("qlora")
+    qlora_only = {k for k in (qlora.read if qlora else {}) if k not in names}
+    ta = m.training_args
     targs = dict(conf.get("training_args") or {})
     for k, v in conf.items():
         if k in names:
@@ -82,25 +64,23 @@ def _lora(
             "compute_dtype",
         ):
             continue
-        elif k in _QLORA_KEYS:
+        elif k in qlora_only:
             ignored.append(f"{key}.{k}: only QLoRA quantizes the base model")
         else:
-            ignored.append(f"{key}.{k}: not used by autotune's {PASS_TYPES[p.type]} pass")
+            ignored.append(f"{key}.{k}: not used by autotune's {p.pass_name} pass")
     if (
         isinstance(out.get("target_modules"), list)
         and out["target_modules"]
         and isinstance(out["target_modules"][0], list)
     ):
         out["target_modules"] = {"choices": out["target_modules"]} if wf.search else out["target_modules"]
-    if "learning_rate" in targs:
+    if ta["learning_rate"] in targs:
         out["learning_rate"] = _value(
-            targs.pop("learning_rate"), wf.search, f"{key}.training_args.learning_rate"
+            targs.pop(ta["learning_rate"]), wf.search, f"{key}.training_args.{ta['learning_rate']}"
         )
-    batch = int(targs.pop("per_device_train_batch_size", 8)) * int(
-        targs.pop("gradient_accumulation_steps", 1)
-    )
+    batch = int(targs.pop(ta["batch_size"], 8)) * int(targs.pop("gradient_accumulation_steps", 1))
     out["batch_size"] = batch
-    max_steps = targs.pop("max_steps", -1)
+    max_steps = targs.pop(ta["steps"], -1)
     epochs = targs.get("num_train_epochs", 1)
     if isinstance(max_steps, int) and max_steps > 0:
         out["steps"] = max_steps
@@ -108,10 +88,9 @@ def _lora(
         rows = data["train_rows"]
         out["steps"] = max(1, math.ceil(rows * float(epochs) / batch))
         targs.pop("num_train_epochs", None)
-    if "max_grad_norm" in targs:
-        out["max_grad_norm"] = float(targs.pop("max_grad_norm"))
-    if "warmup_ratio" in targs:
-        out["warmup_ratio"] = float(targs.pop("warmup_ratio"))
+    for param in ("max_grad_norm", "warmup_ratio"):
+        if ta[param] in targs:
+            out[param] = float(targs.pop(ta[param]))
     for k in ("seed", "data_seed"):
         targs.pop(k, None)
     if data.get("max_len"):
@@ -122,10 +101,23 @@ def _lora(
     return out
 
 
-def _mapped(
-    p: OlivePass, conf: dict[str, Any], names: dict[str, str], search: bool, ignored: list[str]
-) -> dict[str, Any]:
+def _mapping_of(name: str) -> OliveMapping | None:
+    try:
+        return get_pass(name).olive
+    except AutotuneError:
+        return None
+
+
+def _mapping(p: OlivePass) -> OliveMapping:
+    m = _mapping_of(p.pass_name)
+    assert m is not None  # the reader only accepts types some pass declares
+    return m
+
+
+def _mapped(p: OlivePass, conf: dict[str, Any], search: bool, ignored: list[str]) -> dict[str, Any]:
     key = f"passes.{p.name}"
+    m = _mapping(p)
+    names = m.read
     out: dict[str, Any] = {}
     for k, v in conf.items():
         if k == "extra_options" and isinstance(v, dict):
@@ -136,10 +128,10 @@ def _mapped(
                     ignored.append(f"{key}.extra_options.{ek}: not searched by autotune's builder pass")
         elif k in names:
             out[names[k]] = _value(v, search, f"{key}.{k}")
-        elif k == "weight_type" and str(v).lower() not in ("qint8", "int8"):
-            raise OliveConfigError(f"{key}.weight_type: {v!r}; autotune's dynamic quantization writes QInt8")
+        elif k in m.fixed and str(v).lower() not in (f.lower() for f in m.fixed[k]):
+            raise OliveConfigError(f"{key}.{k}: {v!r}; autotune's {p.pass_name} pass writes {m.fixed[k][0]}")
         else:
-            ignored.append(f"{key}.{k}: not used by autotune's {PASS_TYPES[p.type]} pass")
+            ignored.append(f"{key}.{k}: not used by autotune's {p.pass_name} pass")
     return out
 
 
@@ -167,8 +159,6 @@ def _merge_alternatives(params: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _fill_defaults(passes: dict[str, Any]) -> None:
     """What the config does not set stays at the pass's default: Olive searches only what it lists."""
-    from autotune.passes import get_pass
-
     for name, params in passes.items():
         for spec in get_pass(name).params:
             params.setdefault(spec.name, spec.default)
@@ -190,10 +180,11 @@ def build_space(
     passes: dict[str, Any] = {}
     data_name = None
     for p in wf.passes:
-        name = PASS_TYPES[p.type]
+        name = p.pass_name
         chain.append(name)
         alts = _alternatives(p, wf.search)
-        if name in ("lora", "qlora"):
+        m = _mapping(p)
+        if m.fine_tunes:
             data_name = alts[0].get("train_data_config") or next(iter(wf.data), None)
             if data_name not in wf.data:
                 raise OliveConfigError(
@@ -201,17 +192,17 @@ def build_space(
                 )
             data = {**wf.data[data_name], "train_rows": train_rows.get(data_name, 100)}
             params = [_lora(p, a, wf, data, ignored) for a in alts]
-        elif name == "build":
-            params = [_mapped(p, a, _BUILDER_KEYS, wf.search, ignored) for a in alts]
-        elif name == "quantize":
-            params = [_mapped(p, a, _QUANT_KEYS, wf.search, ignored) for a in alts]
+        elif m.read or m.fixed:
+            params = [_mapped(p, a, wf.search, ignored) for a in alts]
         else:
             params = [{}]
             for a in alts:
-                ignored += [f"passes.{p.name}.{k}: merge takes no parameters" for k in a]
+                ignored += [f"passes.{p.name}.{k}: {name} takes no parameters" for k in a]
         passes[name] = _merge_alternatives(params)
-    if "quantize" in chain and "build" in passes:
-        passes["build"]["precision"] = "fp32"
+    for name in chain:  # e.g. quantize needs the builder's fp32 model
+        for upstream, fixed in get_pass(name).upstream_fixed.items():
+            if upstream in passes:
+                passes[upstream].update(fixed)
     _fill_defaults(passes)
     if data_name is None:
         if not wf.data:
@@ -237,7 +228,7 @@ def _data_section(
         )
         template = template[:end]
     text = next((c for c in cols if c != label and ("{" + c + "}") in template), cols[0])
-    lora = next((p for p in wf.passes if PASS_TYPES[p.type] in ("lora", "qlora")), None)
+    lora = next((p for p in wf.passes if _mapping(p).fine_tunes), None)
     eval_size = None
     if lora is not None and isinstance(lora.config, dict):
         eval_size = lora.config.get("eval_dataset_size")

@@ -9,17 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from autotune.errors import AutotuneError
+from autotune.passes import get_pass, pass_names
 
-__all__ = ["OliveConfigError", "OlivePass", "OliveWorkflow", "read_olive_config"]
-
-# Olive pass type -> autotune pass name.
-PASS_TYPES = {
-    "LoRA": "lora",
-    "QLoRA": "qlora",
-    "MergeAdapterWeights": "merge",
-    "ModelBuilder": "build",
-    "OnnxDynamicQuantization": "quantize",
-}
+__all__ = ["OliveConfigError", "OlivePass", "OliveWorkflow", "pass_types", "read_olive_config"]
 AZURE_TYPES = (
     "AzureML",
     "AzureMLSystem",
@@ -35,10 +27,30 @@ class OliveConfigError(AutotuneError):
     """An Olive config autotune cannot run; the message names the key and what to do."""
 
 
+def pass_types() -> dict[str, str]:
+    """Olive pass type -> autotune pass name, from each registered pass's ``olive`` declaration."""
+    types: dict[str, str] = {}
+    # In chain order (adapters, then Hugging Face models, then ONNX), so an error lists them as a chain reads.
+    order = {"adapter": 0, "hf": 1, "onnx": 2}
+    names = sorted(
+        pass_names(), key=lambda n: (order[get_pass(n).output_kind], order[get_pass(n).input_kind])
+    )
+    for name in names:
+        mapping = get_pass(name).olive
+        for kind in mapping.types if mapping is not None else ():
+            if kind in types:
+                raise AutotuneError(
+                    f"Olive pass type {kind!r} is claimed by both {types[kind]!r} and {name!r}"
+                )
+            types[kind] = name
+    return types
+
+
 @dataclass
 class OlivePass:
     name: str  # the key in the config's "passes"
     type: str  # Olive's pass type
+    pass_name: str  # the autotune pass it maps to
     config: dict[str, Any] | list[dict[str, Any]]
 
 
@@ -203,12 +215,13 @@ def read_olive_config(
     if not isinstance(passes_cfg, dict) or not passes_cfg:
         raise _at("passes", "no passes to run")
     passes = []
+    types = pass_types()
     for name, p in passes_cfg.items():
         kind = p.get("type") if isinstance(p, dict) else None
-        if kind not in PASS_TYPES:
-            raise _at(f"passes.{name}.type", f"{kind!r} is not supported; supported: {', '.join(PASS_TYPES)}")
+        if kind not in types:
+            raise _at(f"passes.{name}.type", f"{kind!r} is not supported; supported: {', '.join(types)}")
         conf = p.get("config", {k: v for k, v in p.items() if k != "type"})
-        passes.append(OlivePass(name, kind, conf))
+        passes.append(OlivePass(name, kind, types[kind], conf))
     strategy = top.get("search_strategy")
     metrics = []
     evaluators = cfg.get("evaluators") or {}

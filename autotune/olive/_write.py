@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from autotune.errors import AutotuneError
+from autotune.passes import OliveMapping, get_pass
 from autotune.targets import get_target
 
 __all__ = ["olive_config"]
@@ -15,44 +17,12 @@ def olive_config(
     """The Olive config that runs this trial's chain with its values (the data path is absolute)."""
     data = space["data"]
     passes: dict[str, Any] = {}
+    tuned = None  # the fine-tuning pass, if any
     for name in chain:
         p = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(name + ".")}
-        if name in ("lora", "qlora"):
-            modules = p.get("target_modules", "all-linear")
-            passes[name] = {
-                "type": "QLoRA" if name == "qlora" else "LoRA",
-                "r": p.get("rank"),
-                "alpha": p.get("alpha"),
-                "lora_dropout": p.get("dropout"),
-                "target_modules": modules if modules == "all-linear" else str(modules).split(","),
-                "train_data_config": "train",
-                "training_args": {
-                    "learning_rate": p.get("learning_rate"),
-                    "max_steps": p.get("steps"),
-                    "per_device_train_batch_size": p.get("batch_size"),
-                    "max_grad_norm": p.get("max_grad_norm"),
-                    "warmup_ratio": p.get("warmup_ratio"),
-                    "seed": seed,
-                },
-            }
-            if name == "qlora":
-                passes[name].update(quant_type=p.get("quant_type"), double_quant=p.get("double_quant"))
-        elif name == "merge":
-            passes[name] = {"type": "MergeAdapterWeights"}
-        elif name == "build":
-            passes[name] = {"type": "ModelBuilder", "precision": p.get("precision")}
-            if "block_size" in p:
-                passes[name].update(
-                    int4_block_size=p["block_size"], int4_accuracy_level=p.get("accuracy_level")
-                )
-        elif name == "quantize":
-            passes[name] = {
-                "type": "OnnxDynamicQuantization",
-                "weight_type": "QInt8",
-                "per_channel": p.get("per_channel"),
-                "reduce_range": p.get("reduce_range"),
-            }
-    lora = passes.get("lora") or passes.get("qlora") or {}
+        passes[name] = _olive_pass(name, p, seed)
+        if _mapping(name).fine_tunes:
+            tuned = name
     where = get_target(target)
     template = data.get("template") or ""
     return {
@@ -72,7 +42,7 @@ def olive_config(
                 "load_dataset_config": {"data_name": "json", "data_files": data["path"], "split": "train"},
                 "pre_process_data_config": {
                     "strategy": "line-by-line",
-                    "max_seq_len": params.get("lora.max_length", params.get("qlora.max_length", 256)),
+                    "max_seq_len": params.get(f"{tuned}.max_length", 256) if tuned else 256,
                     "text_cols": [data.get("text_column", "phrase"), data.get("label_column", "tone")],
                     "text_template": template,
                 },
@@ -83,6 +53,29 @@ def olive_config(
         "target": "local_system",
         "output_dir": "olive-output",
         "_autotune": {
-            "note": "written by autotune export --format olive" + ("" if lora else "; no fine-tuning pass")
+            "note": "written by autotune export --format olive" + ("" if tuned else "; no fine-tuning pass")
         },
     }
+
+
+def _mapping(name: str) -> OliveMapping:
+    mapping = get_pass(name).olive
+    if mapping is None:
+        raise AutotuneError(f"pass {name!r} has no Olive mapping; export it without --format olive")
+    return mapping
+
+
+def _olive_pass(name: str, p: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One entry of the config's "passes", in the words ``name``'s ``olive`` declaration gives."""
+    m = _mapping(name)
+    out: dict[str, Any] = {"type": m.type, **{k: values[0] for k, values in m.fixed.items()}}
+    for param, key in m.params.items():
+        if param in p or param not in m.optional:
+            out[key] = p.get(param)
+    if m.fine_tunes:
+        modules = p.get("target_modules", "all-linear")
+        if "target_modules" in m.params:
+            out[m.params["target_modules"]] = modules if modules == "all-linear" else str(modules).split(",")
+        out["train_data_config"] = "train"
+        out["training_args"] = {key: p.get(param) for param, key in m.training_args.items()} | {"seed": seed}
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from autotune.params import ParamSpec, Scalar
+from autotune.passes._olive import OliveMapping
 
 if TYPE_CHECKING:
     from autotune.data import TaskData
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 ArtifactKind = Literal["hf", "adapter", "onnx"]
 
-__all__ = ["Artifact", "ArtifactKind", "Pass", "PassContext"]
+__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Pass(ABC):
     # Parameters this pass forces on an upstream pass of the same chain, e.g. the ORT int8
     # quantizer needs the builder's fp32 model: {"build": {"precision": "fp32"}}.
     upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {}
+    # The pass's Olive type and parameter names; None: `export --format olive` refuses the pass.
+    olive: ClassVar[OliveMapping | None] = None
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:  # noqa: B027
         """Raise InvalidCombination if these parameters cannot run on ``ctx``."""

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination, StepFailed
 from autotune.params import Choice, ParamSpec, Scalar
-from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 
 __all__ = ["Build", "matmulnbits_attributes", "set_session_threads"]
@@ -107,6 +107,23 @@ class Build(Pass):
             minimum=0,
             maximum=1024,
         ),
+    )
+    olive: ClassVar[OliveMapping | None] = OliveMapping(
+        type="ModelBuilder",
+        params={
+            "precision": "precision",
+            "block_size": "int4_block_size",
+            "accuracy_level": "int4_accuracy_level",
+        },
+        also_read={
+            "block_size": "block_size",
+            "accuracy_level": "accuracy_level",
+            "int4_is_symmetric": "is_symmetric",
+            "is_symmetric": "is_symmetric",
+            "int4_algo_config": "algo_config",
+            "algo_config": "algo_config",
+        },
+        optional=frozenset({"block_size", "accuracy_level"}),
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:

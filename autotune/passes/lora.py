@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
 from autotune.params import Choice, FloatRange, ParamSpec, Scalar
-from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 from autotune.passes._training import encode_examples, train
 
@@ -22,6 +23,21 @@ _ALL_LINEAR = "all-linear"
 def _target_modules(value: Scalar) -> str | list[str]:
     text = str(value)
     return _ALL_LINEAR if text == _ALL_LINEAR else text.split(",")
+
+
+# Olive's LoRA keys (both schemas) <-> autotune lora parameters.
+_LORA_OLIVE = OliveMapping(
+    type="LoRA",
+    params={"rank": "r", "alpha": "alpha", "dropout": "lora_dropout", "target_modules": "target_modules"},
+    also_read={"lora_r": "rank", "lora_alpha": "alpha", "dropout": "dropout"},
+    training_args={
+        "learning_rate": "learning_rate",
+        "steps": "max_steps",
+        "batch_size": "per_device_train_batch_size",
+        "max_grad_norm": "max_grad_norm",
+        "warmup_ratio": "warmup_ratio",
+    },
+)
 
 
 class LoRA(Pass):
@@ -78,6 +94,7 @@ class LoRA(Pass):
         ParamSpec("max_length", "int", 256, "longest tokenized example kept", minimum=8),
         ParamSpec("max_grad_norm", "float", 1.0, "gradient clipping norm", minimum=0.0),
     )
+    olive: ClassVar[OliveMapping | None] = _LORA_OLIVE
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
         return {
@@ -150,6 +167,11 @@ class QLoRA(LoRA):
         *LoRA.params,
         ParamSpec("quant_type", "str", "nf4", "4-bit data type", allowed=("nf4", "fp4")),
         ParamSpec("double_quant", "bool", True, "quantize the quantization constants too"),
+    )
+    olive: ClassVar[OliveMapping | None] = replace(
+        _LORA_OLIVE,
+        type="QLoRA",
+        params={**_LORA_OLIVE.params, "quant_type": "quant_type", "double_quant": "double_quant"},
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:

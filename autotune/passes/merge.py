@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from autotune.params import Scalar
-from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 
 __all__ = ["Merge"]
@@ -19,6 +19,7 @@ class Merge(Pass):
     name = "merge"
     input_kind = "adapter"
     output_kind = "hf"
+    olive: ClassVar[OliveMapping | None] = OliveMapping(type="MergeAdapterWeights")
 
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
 from autotune.params import Choice, ParamSpec, Scalar
-from autotune.passes._base import Artifact, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 
 __all__ = ["OrtDynamicInt8"]
@@ -25,6 +25,11 @@ class OrtDynamicInt8(Pass):
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("per_channel", "bool", False, "one scale per output channel", Choice((False, True))),
         ParamSpec("reduce_range", "bool", False, "7-bit weights (for older CPUs without VNNI)"),
+    )
+    olive: ClassVar[OliveMapping | None] = OliveMapping(
+        type="OnnxDynamicQuantization",
+        params={"per_channel": "per_channel", "reduce_range": "reduce_range"},
+        fixed={"weight_type": ("QInt8", "int8")},
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
