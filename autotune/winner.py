@@ -81,7 +81,8 @@ def choose_winner(rows: Sequence[_Row], pref: Preference) -> WinnerChoice:
     then = pref.then
     best = min(rows, key=lambda r: (_key(pref.metric, r), _key(then, r) if then else 0.0, r.number))
     ties = [_compare(best, r, pref) for r in sorted(rows, key=lambda r: r.number)]
-    candidates = [r for r in rows if next(t for t in ties if t.number == r.number).tied]
+    tied = {t.number for t in ties if t.tied}
+    candidates = [r for r in rows if r.number in tied]
     if then is None:
         return WinnerChoice(best.number, best.number, ties, f"best {pref.metric} on the feasible front")
     winner = min(candidates, key=lambda r: (_key(then, r), r.number))
