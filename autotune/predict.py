@@ -44,10 +44,10 @@ def predict(
         tokenizer = load_tokenizer(str(model_dir))
     labels = list(task["labels"])
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    target = get_target(str(provider or task.get("provider") or "cpu")).device
+    target = get_target(str(provider or task.get("provider") or "cpu"))
     try:
         choices = predict_labels(
-            ModelArtifact(model_dir, "onnx-genai", target),
+            ModelArtifact(model_dir, "onnx-genai", target.placement()),
             prompts,
             labels,
             method="greedy" if (method or task.get("label_scoring")) == "greedy" else "score",

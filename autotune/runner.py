@@ -197,7 +197,7 @@ class TrialRunner:
             model,
             task,
             lambda: AccuracyEvaluator().evaluate(artifact, task),
-            provider=artifact.provider,
+            provider=artifact.placement.label,
         )
         self._record("eval-onnx", acc, outcome)
         ev = self.space.evaluation
@@ -223,7 +223,7 @@ class TrialRunner:
     def _onnx_artifact(path: Path, target: Target) -> Any:
         from evaluators import ModelArtifact
 
-        return ModelArtifact(path, "onnx-genai", target.device)
+        return ModelArtifact(path, "onnx-genai", target.placement())
 
     def confirm(self, model_path: Path, model_key: str, target: Target) -> dict[str, Any]:
         """Accuracy of a built model on the confirm split (cached like every evaluation)."""
@@ -236,7 +236,7 @@ class TrialRunner:
             Artifact("onnx", model_path, model_key),
             task,
             lambda: AccuracyEvaluator().evaluate(artifact, task),
-            provider=artifact.provider,
+            provider=artifact.placement.label,
         )
         return {
             "metrics": collect("eval-confirm", entry.meta),

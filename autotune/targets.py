@@ -1,17 +1,21 @@
 """Hardware targets: frozen descriptions of where a model will run.
 
 A target owns every word about its hardware: the ONNX Runtime execution provider, the ORT GenAI
-provider, the model builder's ``-e`` value, the torch device (also the provider word the
-evaluators take), the dtype fine-tuning computes in, the valid precisions, and the words Olive
-configs use for it. Every other module asks the target; adding one is an entry here and its test.
+provider, the model builder's ``-e`` value, the torch device, the dtype fine-tuning computes in,
+the valid precisions, the builder options that only make sense there, and the words Olive
+configs use for it. Evaluators get its device and GenAI provider as a ``Placement``. Every other
+module asks the target; adding one is an entry here and its test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from autotune.errors import SpaceError
+
+if TYPE_CHECKING:
+    from evaluators import Placement
 
 __all__ = ["TARGETS", "Target", "get_target", "target_for_providers"]
 
@@ -22,11 +26,19 @@ class Target:
     execution_provider: str  # ONNX Runtime provider name
     builder_ep: str  # onnxruntime-genai model builder's ``-e`` value
     genai_provider: str  # provider name for ``og.Config.append_provider`` ("" = the config's own)
-    device: Literal["cpu", "cuda"]  # torch device, and the provider word evaluators take
+    device: Literal["cpu", "cuda"]  # torch device
     train_dtype: Literal["float32", "bfloat16"]  # what LoRA/QLoRA compute in
     precisions: tuple[str, ...]
     olive_device: str  # Olive's accelerator "device"
     olive_providers: tuple[str, ...]  # Olive execution providers that mean this target
+    # build-pass parameters (model builder extra options) that only this target accepts
+    builder_options: frozenset[str] = frozenset()
+
+    def placement(self) -> Placement:
+        """Where evaluators run an artifact for this target (its torch device and GenAI provider)."""
+        from evaluators import Placement
+
+        return Placement(self.device, self.genai_provider)
 
     def available(self) -> bool:
         """Whether this machine can run the target now: its ORT provider and its torch device."""
@@ -62,6 +74,7 @@ TARGETS: dict[str, Target] = {
             precisions=("int4", "fp16", "bf16", "fp32"),
             olive_device="gpu",
             olive_providers=("CUDAExecutionProvider",),
+            builder_options=frozenset({"enable_cuda_graph"}),
         ),
     )
 }

@@ -10,7 +10,7 @@ an evaluation needs them.
 """
 
 from . import stats
-from ._base import EvalTask, Evaluator, EvaluatorError, Method, ModelArtifact
+from ._base import EvalTask, Evaluator, EvaluatorError, Method, ModelArtifact, Placement
 from ._constrained import Choice, Decoder, candidate_sequences, choose_label
 from ._registry import evaluator_names, get_evaluator, register_evaluator
 from ._scoring import Backend, Scorer, choose, score_labels
@@ -31,6 +31,7 @@ __all__ = [
     "Method",
     "ModelArtifact",
     "PairedResult",
+    "Placement",
     "Scorer",
     "SizeEvaluator",
     "bootstrap_quantile_ci",

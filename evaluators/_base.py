@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 ArtifactKind = Literal["hf", "onnx-genai"]
-Provider = Literal["cpu", "cuda"]
 Method = Literal["score", "greedy"]
 
 
@@ -58,19 +57,43 @@ class EvalTask:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where an artifact runs, in the two words the back ends take.
+
+    ``device`` is the torch device an HF folder is loaded on; ``genai_provider`` is the provider
+    appended to an ORT GenAI config ("" keeps ONNX Runtime's default CPU provider). The caller
+    (a hardware target) owns these words; evaluators only pass them on.
+    """
+
+    device: str = "cpu"
+    genai_provider: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.device or not isinstance(self.device, str):
+            raise ValueError(f"placement device must be a torch device name, got {self.device!r}")
+        if not isinstance(self.genai_provider, str):
+            raise ValueError(f"genai_provider must be a string, got {self.genai_provider!r}")
+
+    @property
+    def label(self) -> str:
+        """One word for reports and cache keys: the GenAI provider, or the device on the CPU."""
+        return self.genai_provider or self.device
+
+
+@dataclass(frozen=True)
 class ModelArtifact:
     """A model on disk: an HF folder or an ONNX Runtime GenAI folder, and where to run it."""
 
     path: Path
     kind: ArtifactKind
-    provider: Provider = "cpu"
+    placement: Placement = Placement()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
         if self.kind not in get_args(ArtifactKind):
             raise ValueError(f"unknown artifact kind {self.kind!r}; known: {get_args(ArtifactKind)}")
-        if self.provider not in get_args(Provider):
-            raise ValueError(f"unknown provider {self.provider!r}; known: {get_args(Provider)}")
+        if not isinstance(self.placement, Placement):
+            raise ValueError(f"placement must be a Placement, got {self.placement!r}")
 
 
 class Evaluator(ABC):

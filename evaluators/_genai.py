@@ -39,21 +39,22 @@ class GenaiSession:
 
 
 def load_genai(path: Path, provider: str) -> GenaiSession:
-    """Load an ORT GenAI folder to run on ``provider`` ("cpu" or "cuda").
+    """Load an ORT GenAI folder to run on ``provider``, a name ``og.Config.append_provider``
+    takes ("cuda", "dml", ...); "" keeps ONNX Runtime's default CPU provider.
 
-    The providers in genai_config.json are replaced: none for "cpu" (ORT's default CPU
-    provider), only ``provider`` otherwise.
+    The providers in genai_config.json are replaced, so the folder runs where the caller says.
     """
     try:
         config = og.Config(str(path))
         config.clear_providers()
-        if provider != "cpu":
+        if provider:
             config.append_provider(provider)
         model = og.Model(config)
         return GenaiSession(model, og.Tokenizer(model))
     except Exception as exc:  # og raises bare RuntimeError/OSError with long native messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EvaluatorError(f"cannot load ORT GenAI model from {path} on {provider}: {first}") from exc
+        where = provider or "cpu"
+        raise EvaluatorError(f"cannot load ORT GenAI model from {path} on {where}: {first}") from exc
 
 
 def last_logits(generator: Any) -> npt.NDArray[np.float32]:

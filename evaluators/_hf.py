@@ -139,11 +139,11 @@ def predict_hf(
     return choices
 
 
-def load_hf(path: Path, provider: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """Load an HF folder in float32 on ``provider`` ("cpu" or "cuda")."""
+def load_hf(path: Path, device: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """Load an HF folder in float32 on the torch ``device``."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(path, **{_DTYPE_KWARG: torch.float32})
     except (OSError, ValueError) as exc:
         raise EvaluatorError(f"cannot load HF model from {path}: {exc}".splitlines()[0]) from exc
-    return model.to(torch.device(provider)), tokenizer
+    return model.to(torch.device(device)), tokenizer

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from ._base import EvaluatorError
+from ._base import EvaluatorError, Placement
 from ._constrained import candidate_sequences
 from ._runtimes import load_runtime
 from ._timed import Timing, timed_request
@@ -48,7 +48,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     prompts: list[str] = request["prompts"]
     labels: list[str] = request["label_set"]
     t_load = time.perf_counter()
-    runtime = load_runtime(request["kind"], Path(request["path"]), request["provider"])
+    runtime = load_runtime(request["kind"], Path(request["path"]), Placement(**request["placement"]))
     load_s = time.perf_counter() - t_load
     rss_after_load = psutil.Process().memory_info().rss / _MB
     if request["eos"] and runtime.eos_id is None:
@@ -77,7 +77,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "warmup": request["warmup"],
         "repeats": request["repeats"],
         "prompts": len(prompts),
-        "provider": request["provider"],
+        "provider": Placement(**request["placement"]).label,
         "threads": runtime.threads,
         "versions": runtime.versions,
         "runtime": runtime.name,

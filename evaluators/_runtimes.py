@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._base import Placement
 from ._scoring import Backend
 
 
@@ -28,18 +29,20 @@ class Runtime:
     threads: dict[str, int]
 
 
-def load_runtime(kind: str, path: Path, provider: str) -> Runtime:
+def load_runtime(kind: str, path: Path, placement: Placement) -> Runtime:
     """PyTorch eager for kind "hf", ONNX Runtime GenAI otherwise (torch is not imported then)."""
-    return _load_hf(path, provider) if kind == "hf" else _load_genai(path, provider)
+    if kind == "hf":
+        return _load_hf(path, placement.device)
+    return _load_genai(path, placement.genai_provider)
 
 
-def _load_hf(path: Path, provider: str) -> Runtime:
+def _load_hf(path: Path, device: str) -> Runtime:
     import torch
     import transformers
 
     from ._hf import HfBackend, load_hf
 
-    model, tokenizer = load_hf(path, provider)
+    model, tokenizer = load_hf(path, device)
     model.eval()
     eos = tokenizer.eos_token_id
     return Runtime(

@@ -34,17 +34,17 @@ def predict_labels(
     scores, margin and forward passes (see ``Choice``).
 
     The model is loaded once: "hf" with transformers in float32, "onnx-genai" in ONNX
-    Runtime GenAI on the artifact's provider, with its own tokenizer.
+    Runtime GenAI on the artifact's placement, with its own tokenizer.
     """
     require_kind(AccuracyEvaluator.name, artifact, "hf", "onnx-genai")
     if artifact.kind == "hf":
         from ._hf import load_hf, predict_hf
 
-        model, tokenizer = load_hf(artifact.path, artifact.provider)
+        model, tokenizer = load_hf(artifact.path, artifact.placement.device)
         return predict_hf(model, tokenizer, prompts, label_set, eos, method=method, normalize=normalize)
     from ._genai import load_genai, predict_genai
 
-    session = load_genai(artifact.path, artifact.provider)
+    session = load_genai(artifact.path, artifact.placement.genai_provider)
     return predict_genai(session, prompts, label_set, eos, method=method, normalize=normalize)
 
 

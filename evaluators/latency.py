@@ -7,6 +7,7 @@ footprint, not the caller's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -63,7 +64,7 @@ class LatencyEvaluator(Evaluator):
         request = {
             "kind": artifact.kind,
             "path": str(artifact.path),
-            "provider": artifact.provider,
+            "placement": dataclasses.asdict(artifact.placement),
             "prompts": list(task.prompts[: self.max_prompts]),
             "label_set": list(task.label_set),
             "eos": task.eos,

@@ -30,6 +30,13 @@ def test_each_target_is_complete_and_consistent(name: str) -> None:
     assert t.available() == expected
 
 
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_evaluators_get_the_targets_own_words(name: str) -> None:
+    t = get_target(name)
+    placement = t.placement()
+    assert (placement.device, placement.genai_provider) == (t.device, t.genai_provider)
+
+
 def test_cpu_runs_here() -> None:
     assert get_target("cpu").available()
 

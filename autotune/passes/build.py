@@ -15,9 +15,11 @@ from autotune.params import Choice, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 
-__all__ = ["Build", "matmulnbits_attributes", "set_session_threads"]
+__all__ = ["Build", "builder_extra_options", "matmulnbits_attributes", "set_session_threads"]
 
 _QUANTIZED = ("int4", "int8")
+# builder options a target must declare in ``Target.builder_options`` to accept them
+_TARGET_ONLY = ("enable_cuda_graph",)
 
 
 def _quantized(p: Mapping[str, Scalar]) -> bool:
@@ -56,6 +58,21 @@ def set_session_threads(model_dir: Path, threads: int) -> dict[str, Any]:
     options["intra_op_num_threads"] = threads
     path.write_text(json.dumps(config, indent=4) + "\n")
     return dict(options)
+
+
+def builder_extra_options(params: Mapping[str, Scalar], trust_remote_code: bool) -> list[str]:
+    """The builder's ``--extra_options`` for a build's parameters (``name=value`` words)."""
+    extra = [f"hf_remote={str(trust_remote_code).lower()}"]
+    if params["precision"] in _QUANTIZED:
+        extra += [
+            f"block_size={params['block_size']}",
+            f"accuracy_level={params['accuracy_level']}",
+            f"is_symmetric={str(params['is_symmetric']).lower()}",
+        ]
+        if params["algo_config"] != "default":
+            extra.append(f"algo_config={params['algo_config']}")
+    extra += [f"{name}=true" for name in _TARGET_ONLY if params.get(name)]
+    return extra
 
 
 class Build(Pass):
@@ -100,6 +117,12 @@ class Build(Pass):
             when=_quantized,
         ),
         ParamSpec(
+            "enable_cuda_graph",
+            "bool",
+            False,
+            "capture the decoder in a CUDA graph (only on targets that declare it)",
+        ),
+        ParamSpec(
             "intra_op_threads",
             "int",
             0,
@@ -133,6 +156,11 @@ class Build(Pass):
                 f"build.precision {precision} is not valid on target {ctx.target.name} "
                 f"(valid: {', '.join(ctx.target.precisions)})"
             )
+        for name in _TARGET_ONLY:
+            if params.get(name) and name not in ctx.target.builder_options:
+                raise InvalidCombination(
+                    f"build.{name} applies only on targets that declare it, not {ctx.target.name}"
+                )
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
         return {"ep": ctx.target.builder_ep}
@@ -142,31 +170,9 @@ class Build(Pass):
     ) -> dict[str, Any]:
         precision = str(params["precision"])
         hf_cache = out.parent / f".{out.name}-hf"
-        cmd = [
-            sys.executable,
-            "-m",
-            "onnxruntime_genai.models.builder",
-            "-i",
-            str(source.path),
-            "-o",
-            str(out),
-            "-p",
-            precision,
-            "-e",
-            ctx.target.builder_ep,
-            "-c",
-            str(hf_cache),
-        ]
-        extra = [f"hf_remote={str(ctx.model.trust_remote_code).lower()}"]
-        if precision in _QUANTIZED:
-            extra += [
-                f"block_size={params['block_size']}",
-                f"accuracy_level={params['accuracy_level']}",
-                f"is_symmetric={str(params['is_symmetric']).lower()}",
-            ]
-            if params["algo_config"] != "default":
-                extra.append(f"algo_config={params['algo_config']}")
-        cmd += ["--extra_options", *extra]
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source.path)]
+        cmd += ["-o", str(out), "-p", precision, "-e", ctx.target.builder_ep, "-c", str(hf_cache)]
+        cmd += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         finally:

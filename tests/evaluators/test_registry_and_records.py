@@ -14,6 +14,7 @@ from evaluators import (
     Evaluator,
     LatencyEvaluator,
     ModelArtifact,
+    Placement,
     get_evaluator,
     register_evaluator,
 )
@@ -67,8 +68,11 @@ def test_records_validate_and_coerce() -> None:
     with pytest.raises(ValueError, match=r"gold labels \['c'\] are not in label_set"):
         EvalTask(("p1",), ("c",), ("a", "b"))
     artifact = ModelArtifact("some/dir", "hf")  # type: ignore[arg-type]
-    assert artifact.path == Path("some/dir") and artifact.provider == "cpu"
+    assert artifact.path == Path("some/dir") and artifact.placement == Placement("cpu", "")
+    assert artifact.placement.label == "cpu" and Placement("cuda", "cuda").label == "cuda"
     with pytest.raises(ValueError, match="unknown artifact kind 'gguf'"):
         ModelArtifact(Path("x"), "gguf")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown provider 'dml'"):
+    with pytest.raises(ValueError, match="placement must be a Placement, got 'dml'"):
         ModelArtifact(Path("x"), "onnx-genai", "dml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="placement device must be a torch device name"):
+        Placement("")

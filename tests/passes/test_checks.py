@@ -11,6 +11,7 @@ from autotune.data import PromptFormat, TaskData
 from autotune.errors import InvalidCombination
 from autotune.models import PreparedModel
 from autotune.passes import PassContext, get_pass
+from autotune.passes.build import builder_extra_options
 from autotune.targets import TARGETS
 
 
@@ -25,6 +26,29 @@ def test_build_rejects_fp16_on_cpu() -> None:
     with pytest.raises(InvalidCombination, match=msg):
         build.check({"precision": "fp16"}, ctx())
     build.check({"precision": "fp16"}, ctx("cuda"))  # valid there
+
+
+def test_cuda_graph_is_a_cuda_target_option() -> None:
+    build = get_pass("build")()
+    params = {"precision": "int4", "enable_cuda_graph": True}
+    with pytest.raises(InvalidCombination, match=r"build\.enable_cuda_graph applies only .* not cpu"):
+        build.check(params, ctx())
+    build.check(params, ctx("cuda"))  # the cuda target declares it
+    build.check({**params, "enable_cuda_graph": False}, ctx())
+
+
+def test_builder_extra_options_carry_the_recipe() -> None:
+    base = {"precision": "int4", "block_size": 64, "accuracy_level": 4, "is_symmetric": False}
+    words = builder_extra_options({**base, "algo_config": "k_quant", "enable_cuda_graph": True}, False)
+    assert words == [
+        "hf_remote=false",
+        "block_size=64",
+        "accuracy_level=4",
+        "is_symmetric=false",
+        "algo_config=k_quant",
+        "enable_cuda_graph=true",
+    ]
+    assert builder_extra_options({"precision": "fp16"}, True) == ["hf_remote=true"]
 
 
 def test_quantize_needs_fp32_build_on_cpu() -> None:
