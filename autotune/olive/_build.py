@@ -123,7 +123,7 @@ def _mapped(p: OlivePass, conf: dict[str, Any], search: bool, ignored: list[str]
         if k == "extra_options" and isinstance(v, dict):
             for ek, ev in v.items():
                 if ek in names:
-                    out[names[ek]] = _value(ev, search, f"{key}.extra_options.{ek}")
+                    out[names[ek]] = m.from_olive(names[ek], _value(ev, search, f"{key}.extra_options.{ek}"))
                 else:
                     ignored.append(f"{key}.extra_options.{ek}: not searched by autotune's builder pass")
         elif k in names:

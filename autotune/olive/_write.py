@@ -72,6 +72,14 @@ def _olive_pass(name: str, p: dict[str, Any], seed: int) -> dict[str, Any]:
     for param, key in m.params.items():
         if param in p or param not in m.optional:
             out[key] = p.get(param)
+    defaults = {spec.name: spec.default for spec in get_pass(name).params}
+    extra = {
+        key: m.to_olive(param, p[param])
+        for param, key in m.extra_options.items()
+        if param in p and p[param] != defaults.get(param)
+    }
+    if extra:
+        out["extra_options"] = extra
     if m.fine_tunes:
         modules = p.get("target_modules", "all-linear")
         if "target_modules" in m.params:

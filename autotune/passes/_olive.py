@@ -21,7 +21,10 @@ class OliveMapping:
     keys and ``also_read`` (Olive key -> autotune parameter). ``optional`` parameters are written
     only when the trial has them. ``fixed`` keys are written with their first value; import accepts
     any of the values (any case) and refuses others. ``training_args`` maps an autotune parameter
-    to its key in Olive's ``training_args`` (fine-tuning passes only), both ways.
+    to its key in Olive's ``training_args`` (fine-tuning passes only), both ways. ``extra_options``
+    maps an autotune parameter to its key in the pass's ``extra_options`` dict (handed verbatim to
+    the tool Olive wraps), written only when it differs from the parameter's default; ``values``
+    translates a parameter's values into the tool's words, both ways.
     """
 
     type: str
@@ -31,6 +34,8 @@ class OliveMapping:
     optional: frozenset[str] = frozenset()
     fixed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     training_args: Mapping[str, str] = field(default_factory=dict)
+    extra_options: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -40,7 +45,20 @@ class OliveMapping:
     @property
     def read(self) -> dict[str, str]:
         """Olive key -> autotune parameter, for import."""
-        return {**{key: name for name, key in self.params.items()}, **self.also_read}
+        return {
+            **{key: name for name, key in self.params.items()},
+            **{key: name for name, key in self.extra_options.items()},
+            **self.also_read,
+        }
+
+    def to_olive(self, param: str, value: object) -> object:
+        """``value`` of ``param`` in the wrapped tool's words."""
+        return self.values.get(param, {}).get(str(value), value)
+
+    def from_olive(self, param: str, value: object) -> object:
+        """An Olive value of ``param`` back in autotune's words."""
+        back = {v: k for k, v in self.values.get(param, {}).items()}
+        return back.get(str(value), value) if not isinstance(value, (list, dict)) else value
 
     @property
     def fine_tunes(self) -> bool:

@@ -15,30 +15,67 @@ from autotune.params import Choice, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 
-__all__ = ["Build", "builder_extra_options", "matmulnbits_attributes", "set_session_threads"]
+__all__ = [
+    "EXCLUDABLE",
+    "MIXED_PRECISION",
+    "Build",
+    "builder_extra_options",
+    "matmul_nodes",
+    "matmulnbits_attributes",
+    "set_session_threads",
+    "verify_recipe",
+]
 
 _QUANTIZED = ("int4", "int8")
 # builder options a target must declare in ``Target.builder_options`` to accept them
 _TARGET_ONLY = ("enable_cuda_graph",)
 
 
+# named groups of nodes a recipe may leave in float, and their names in the builder's graphs
+EXCLUDABLE = {"none": (), "lm_head": ("/lm_head/MatMul",)}
+# MatMul groups the builder can quantize to int8 inside an int4 body (its spelling)
+MIXED_PRECISION = (
+    "none",
+    "last_matmul:int8",
+    "mixed_layers:int8",
+    "last_matmul:int8,mixed_layers:int8",
+)
+
+
 def _quantized(p: Mapping[str, Scalar]) -> bool:
     return p.get("precision") in _QUANTIZED
 
 
-def matmulnbits_attributes(model_dir: Path) -> list[dict[str, int]]:
-    """The quantization attributes of every MatMulNBits node in the built graph."""
+def _int4(p: Mapping[str, Scalar]) -> bool:
+    return p.get("precision") == "int4"
+
+
+def matmul_nodes(model_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every MatMul and MatMulNBits node of the built graph: its op type and quantization
+    attributes (bits, block_size, accuracy_level), by node name."""
     import onnx
 
     graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
-    return [
-        {
-            a.name: int(onnx.helper.get_attribute_value(a))
-            for a in node.attribute
-            if a.name in ("bits", "block_size", "accuracy_level")
+    return {
+        node.name: {
+            "op": node.op_type,
+            **{
+                a.name: int(onnx.helper.get_attribute_value(a))
+                for a in node.attribute
+                if a.name in ("bits", "block_size", "accuracy_level")
+            },
         }
         for node in graph.node
-        if node.op_type == "MatMulNBits"
+        if node.op_type in ("MatMul", "MatMulNBits")
+    }
+
+
+def matmulnbits_attributes(model_dir: Path) -> list[dict[str, int]]:
+    """The quantization attributes of every MatMulNBits node in the built graph."""
+    return [
+        {k: v for k, v in node.items() if k != "op"}
+        for node in matmul_nodes(model_dir).values()
+        if node["op"] == "MatMulNBits"
     ]
 
 
@@ -71,8 +108,60 @@ def builder_extra_options(params: Mapping[str, Scalar], trust_remote_code: bool)
         ]
         if params["algo_config"] != "default":
             extra.append(f"algo_config={params['algo_config']}")
+        if params.get("matmul_mixed_precision", "none") != "none":
+            extra.append(f"matmul_mixed_precision={params['matmul_mixed_precision']}")
+        excluded = EXCLUDABLE[str(params.get("nodes_to_exclude", "none"))]
+        if excluded:
+            extra.append(f"nodes_to_exclude={','.join(excluded)}")
     extra += [f"{name}=true" for name in _TARGET_ONLY if params.get(name)]
     return extra
+
+
+def _lm_head(nodes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    heads = [node for name, node in nodes.items() if name.startswith("/lm_head/")]
+    return heads[0] if heads else None
+
+
+def verify_recipe(nodes: Mapping[str, Mapping[str, Any]], params: Mapping[str, Scalar]) -> dict[str, Any]:
+    """Check a quantized graph's MatMul nodes carry the recipe in ``params``; return its facts.
+
+    Every quantized node has the block size and accuracy level asked for; the body has the
+    precision's bits; ``matmul_mixed_precision`` shows as 8-bit nodes where it says (the LM head
+    for last_matmul, some layers for mixed_layers); an excluded node stays a float MatMul.
+    """
+    quantized = {name: n for name, n in nodes.items() if n["op"] == "MatMulNBits"}
+    if not quantized:
+        raise StepFailed("model builder wrote no MatMulNBits node for a quantized precision")
+    for attr in ("block_size", "accuracy_level"):
+        seen = {n.get(attr) for n in quantized.values()}
+        if seen != {params[attr]}:
+            raise StepFailed(
+                f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})"
+            )
+    body = 4 if params["precision"] == "int4" else 8
+    bits = {name: n.get("bits") for name, n in quantized.items()}
+    head = _lm_head(nodes)
+    mixed = str(params.get("matmul_mixed_precision", "none"))
+    want_head = "float" if params.get("nodes_to_exclude") == "lm_head" else None
+    if want_head is None and "last_matmul:int8" in mixed:
+        want_head = "8-bit"
+    layers8 = [n for n, b in bits.items() if b == 8 and not n.startswith("/lm_head/")]
+    if "mixed_layers:int8" in mixed and not layers8:
+        raise StepFailed("model builder ignored matmul_mixed_precision=mixed_layers:int8 (no 8-bit layer)")
+    if "mixed_layers" not in mixed and any(
+        b != body for n, b in bits.items() if not n.startswith("/lm_head/")
+    ):
+        raise StepFailed(f"graph has layers outside {body}-bit that no recipe asked for")
+    head_word = "none" if head is None else "float" if head["op"] == "MatMul" else f"{head.get('bits')}-bit"
+    if head is not None and head_word != (want_head or f"{body}-bit"):
+        raise StepFailed(f"LM head is {head_word}, the recipe asked for {want_head or f'{body}-bit'}")
+    return {
+        "nodes": len(quantized),
+        "bits": dict(
+            sorted({str(b): sum(1 for x in bits.values() if x == b) for b in set(bits.values())}.items())
+        ),
+        "lm_head": head_word,
+    }
 
 
 class Build(Pass):
@@ -112,8 +201,25 @@ class Build(Pass):
             "algo_config",
             "str",
             "default",
-            "weight quantization method",
+            "weight quantization method (default: the quantizer's RTN; rtn; k_quant)",
             allowed=("default", "rtn", "k_quant"),
+            when=_quantized,
+        ),
+        ParamSpec(
+            "matmul_mixed_precision",
+            "str",
+            "none",
+            "MatMul groups kept in int8 inside the int4 body (last_matmul: the LM head; "
+            "mixed_layers: the most sensitive projections)",
+            allowed=MIXED_PRECISION,
+            when=_int4,
+        ),
+        ParamSpec(
+            "nodes_to_exclude",
+            "str",
+            "none",
+            "nodes left in float: none, or lm_head (the LM head's MatMul)",
+            allowed=tuple(EXCLUDABLE),
             when=_quantized,
         ),
         ParamSpec(
@@ -142,11 +248,18 @@ class Build(Pass):
             "block_size": "block_size",
             "accuracy_level": "accuracy_level",
             "int4_is_symmetric": "is_symmetric",
-            "is_symmetric": "is_symmetric",
             "int4_algo_config": "algo_config",
-            "algo_config": "algo_config",
         },
         optional=frozenset({"block_size", "accuracy_level"}),
+        # the builder's own option names, passed through Olive's ModelBuilder extra_options
+        extra_options={
+            "is_symmetric": "is_symmetric",
+            "algo_config": "algo_config",
+            "matmul_mixed_precision": "matmul_mixed_precision",
+            "nodes_to_exclude": "nodes_to_exclude",
+            "enable_cuda_graph": "enable_cuda_graph",
+        },
+        values={"nodes_to_exclude": {name: ",".join(nodes) for name, nodes in EXCLUDABLE.items()}},
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
@@ -192,16 +305,7 @@ class Build(Pass):
     @staticmethod
     def _verify(out: Path, params: Mapping[str, Scalar]) -> dict[str, Any]:
         """The builder accepts some options and ignores them: check the graph carries ours."""
-        nodes = matmulnbits_attributes(out)
-        if not nodes:
-            raise StepFailed("model builder wrote no MatMulNBits node for a quantized precision")
-        for attr in ("block_size", "accuracy_level"):
-            seen = {n.get(attr) for n in nodes}
-            if seen != {params[attr]}:
-                raise StepFailed(
-                    f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})"
-                )
-        return {"nodes": len(nodes), "bits": sorted({n.get("bits", 0) for n in nodes})}
+        return verify_recipe(matmul_nodes(out), params)
 
 
 register_pass(Build)

@@ -75,6 +75,10 @@ _INT4 = {
     "build.precision": "int4",
     "build.block_size": 64,
     "build.accuracy_level": 2,
+    "build.is_symmetric": False,
+    "build.algo_config": "k_quant",
+    "build.matmul_mixed_precision": "last_matmul:int8,mixed_layers:int8",
+    "build.nodes_to_exclude": "lm_head",
 }
 _QUANTIZED = {
     **{k.replace("lora.", "qlora."): v for k, v in _INT4.items() if k.startswith("lora.")},
@@ -103,6 +107,7 @@ def test_a_written_config_reads_back_as_the_same_chain_and_values(
         written = {
             *cls.olive.params,
             *cls.olive.training_args,
+            *cls.olive.extra_options,
             *(["max_length"] if cls.olive.fine_tunes else []),
         }
         got = space["passes"][name]
@@ -113,6 +118,19 @@ def test_a_written_config_reads_back_as_the_same_chain_and_values(
             if spec.name == "target_modules" and isinstance(value, list):
                 value = ",".join(value)
             assert value == want, key
+
+
+def test_a_recipe_travels_in_the_builders_own_words(tmp_path: Path) -> None:
+    cfg = json.loads(_write(tmp_path, _INT4, ["lora", "merge", "build"]).read_text())
+    assert cfg["passes"]["build"]["extra_options"] == {
+        "is_symmetric": False,
+        "algo_config": "k_quant",
+        "matmul_mixed_precision": "last_matmul:int8,mixed_layers:int8",
+        "nodes_to_exclude": "/lm_head/MatMul",
+    }
+    plain = {k: v for k, v in _INT4.items() if not k.startswith("build.") or k == "build.precision"}
+    cfg = json.loads(_write(tmp_path, plain, ["lora", "merge", "build"]).read_text())
+    assert "extra_options" not in cfg["passes"]["build"]  # defaults are the builder's own
 
 
 def test_an_unknown_pass_type_names_every_supported_one(tmp_path: Path) -> None:

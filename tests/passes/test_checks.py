@@ -71,38 +71,6 @@ def test_qlora_without_bitsandbytes_is_refused(monkeypatch: pytest.MonkeyPatch) 
         qlora.check({}, ctx())
 
 
-def test_build_verifies_the_graph(tmp_path: Path) -> None:
-    """The builder can ignore an option silently; the pass reads the built graph to be sure."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    node = helper.make_node(
-        "MatMulNBits",
-        ["a", "b", "s"],
-        ["y"],
-        domain="com.microsoft",
-        K=8,
-        N=8,
-        bits=4,
-        block_size=32,
-        accuracy_level=4,
-    )
-    graph = helper.make_graph(
-        [node],
-        "g",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
-    )
-    onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
-    build = get_pass("build")
-    facts = build._verify(tmp_path, {"block_size": 32, "accuracy_level": 4})  # type: ignore[attr-defined]
-    assert facts == {"nodes": 1, "bits": [4]}
-    from autotune.errors import StepFailed
-
-    with pytest.raises(StepFailed, match="ignored block_size=16"):
-        build._verify(tmp_path, {"block_size": 16, "accuracy_level": 4})  # type: ignore[attr-defined]
-
-
 def test_build_writes_the_session_threads(tmp_path: Path) -> None:
     import json
 

@@ -1,0 +1,104 @@
+"""Quantization recipes reach the built graph, and the pass refuses a graph that ignored one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autotune.cache import Cache
+from autotune.data import load_task_data
+from autotune.errors import StepFailed
+from autotune.models import prepare_model
+from autotune.params import Scalar
+from autotune.passes import Artifact, PassContext, get_pass
+from autotune.passes.build import verify_recipe
+from autotune.space import Space
+from autotune.targets import TARGETS
+from tests.conftest import REPO, tiny_raw
+
+BASE: dict[str, Scalar] = {
+    "precision": "int4",
+    "block_size": 32,
+    "accuracy_level": 4,
+    "is_symmetric": True,
+    "algo_config": "default",
+    "matmul_mixed_precision": "none",
+    "nodes_to_exclude": "none",
+    "enable_cuda_graph": False,
+    "intra_op_threads": 0,
+}
+
+
+def _graph(head: dict[str, Any], layer_bits: tuple[int, ...] = (4, 4)) -> dict[str, dict[str, Any]]:
+    nodes = {
+        f"/model/layers.{i}/mlp/down_proj/MatMul_Q{b}": {
+            "op": "MatMulNBits",
+            "bits": b,
+            "block_size": 32,
+            "accuracy_level": 4,
+        }
+        for i, b in enumerate(layer_bits)
+    }
+    return {**nodes, "/lm_head/MatMul": head}
+
+
+Q4 = {"op": "MatMulNBits", "bits": 4, "block_size": 32, "accuracy_level": 4}
+Q8 = {**Q4, "bits": 8}
+FLOAT = {"op": "MatMul"}
+
+
+def test_a_graph_that_carries_the_recipe_passes() -> None:
+    assert verify_recipe(_graph(Q4), BASE) == {"nodes": 3, "bits": {"4": 3}, "lm_head": "4-bit"}
+    mixed = {**BASE, "matmul_mixed_precision": "last_matmul:int8,mixed_layers:int8"}
+    assert verify_recipe(_graph(Q8, (8, 4)), mixed)["bits"] == {"4": 1, "8": 2}
+    assert verify_recipe(_graph(FLOAT), {**BASE, "nodes_to_exclude": "lm_head"})["lm_head"] == "float"
+    assert verify_recipe(_graph(Q8, (8, 8)), {**BASE, "precision": "int8"})["lm_head"] == "8-bit"
+
+
+@pytest.mark.parametrize(
+    ("graph", "params", "message"),
+    [
+        (_graph(Q4), {**BASE, "block_size": 64}, "ignored block_size=64"),
+        (_graph(Q4), {**BASE, "matmul_mixed_precision": "last_matmul:int8"}, "LM head is 4-bit"),
+        (_graph(Q8, (4, 4)), {**BASE, "matmul_mixed_precision": "mixed_layers:int8"}, "no 8-bit layer"),
+        (_graph(Q4), {**BASE, "nodes_to_exclude": "lm_head"}, "asked for float"),
+        (_graph(Q4, (8, 4)), BASE, "outside 4-bit"),
+        ({"/lm_head/MatMul": FLOAT}, BASE, "no MatMulNBits node"),
+    ],
+)
+def test_a_graph_that_ignored_the_recipe_fails(
+    graph: dict[str, dict[str, Any]], params: dict[str, Scalar], message: str
+) -> None:
+    with pytest.raises(StepFailed, match=message):
+        verify_recipe(graph, params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "bits", "head"),
+    [
+        ({}, {"4"}, "4-bit"),
+        (
+            {"algo_config": "k_quant", "matmul_mixed_precision": "last_matmul:int8,mixed_layers:int8"},
+            {"4", "8"},
+            "8-bit",
+        ),
+        ({"algo_config": "rtn", "nodes_to_exclude": "lm_head"}, {"4"}, "float"),
+        ({"precision": "int8", "block_size": 64}, {"8"}, "8-bit"),
+    ],
+)
+def test_the_builder_writes_each_recipe(
+    recipe: dict[str, Scalar], bits: set[str], head: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("recipe")
+    space = Space.model_validate(tiny_raw())
+    model = prepare_model(space.model, Cache(root / "cache"), REPO)
+    params = {**BASE, **recipe}
+    ctx = PassContext(model, load_task_data(space.data, REPO), TARGETS["cpu"], 0, {"build": params})
+    build = get_pass("build")()
+    build.check(params, ctx)
+    (root / "out").mkdir()
+    facts = build.run(Artifact("hf", Path(model.path), model.fingerprint), params, ctx, root / "out")
+    assert set(facts["matmulnbits"]["bits"]) == bits and facts["matmulnbits"]["lm_head"] == head
