@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autotune.convergence import ENDED_ATTR
 from autotune.space import Constraint, Space
 from autotune.winner import choose_winner
 
@@ -60,6 +61,37 @@ class Report:
     note: str
     best: int | None = None  # the front's best trial on the preference metric (search split)
     ties: list[dict[str, Any]] = field(default_factory=list)  # how each front trial compares with it
+    ended: dict[str, Any] | None = None  # how the search loop last ended (see autotune.convergence)
+
+    @property
+    def search_note(self) -> str:
+        """Whether the search converged or was cut, in one sentence ("" if unknown)."""
+        e = self.ended
+        if not e:
+            return ""
+        last, since = e.get("last_improvement"), e.get("since", 0)
+        moved = (
+            f"the winner last moved beyond noise at trial {last}, {since} trial(s) before the end"
+            if last is not None
+            else "no trial met every constraint"
+        )
+        why = e.get("why")
+        rule = e.get("rule") or {}
+        if why == "converged":
+            return f"Search converged: {moved} (stop rule: patience {rule.get('patience')})."
+        cut = {
+            "timeout": "cut by its timeout",
+            "n_trials": "ran its n_trials",
+            "grid": "ran every grid combination",
+            "interrupted": "interrupted",
+        }.get(str(why), str(why))
+        if why == "grid":
+            verdict = ""
+        elif rule:
+            verdict = f"; not converged (stop rule: patience {rule.get('patience')}), more trials may help"
+        else:
+            verdict = "; no stop rule is set (study.stop), so convergence was not judged"
+        return f"Search {cut} after {e.get('finished')} trials: {moved}{verdict}."
 
     def row(self, number: int) -> TrialRow:
         return next(r for r in self.rows if r.number == number)
@@ -130,6 +162,7 @@ def build_report(study: optuna.Study, space: Space) -> Report:
         winner=None,
         winner_feasible=False,
         note="no trial completed yet",
+        ended=attrs.get(ENDED_ATTR),
     )
     if front:
         choice = choose_winner([r for r in rows if r.on_front], space.preference)
@@ -264,6 +297,8 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         )
     else:
         console.print(report.note)
+    if report.search_note:
+        console.print(report.search_note)
 
 
 def _interval(m: dict[str, Any], metric: str) -> str:

@@ -379,7 +379,8 @@ def write_html_report(report: Report, study: optuna.Study, space: Space, out_dir
         f"constraints: {'; '.join(report.constraints) or 'none'}. "
     )
     if winner is not None:
-        summary += f"Winner: trial {winner.number} ({report.note})."
+        summary += f"Winner: trial {winner.number} ({report.note}). "
+    summary += report.search_note
     parts = [
         f"<h1>autotune: {html.escape(report.study_name)}</h1><p>{html.escape(summary)}</p>",
         "<h2>Trade-off</h2>",

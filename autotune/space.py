@@ -25,6 +25,7 @@ __all__ = [
     "ModelSpec",
     "Objective",
     "Space",
+    "StopRule",
 ]
 
 
@@ -217,6 +218,19 @@ class EvaluationSpec(_Strict):
     length_normalize: bool = Field(False, description="score labels by mean log-prob per token")
 
 
+class StopRule(_Strict):
+    """Stop the study when the winner has not moved beyond noise for ``patience`` trials."""
+
+    patience: int = Field(ge=1, description="finished trials in a row without progress")
+    min_trials: int = Field(1, ge=1, description="never stop before this many finished trials")
+    min_improvement: float = Field(
+        0.05,
+        ge=0,
+        description="relative gain on the preference's then metric that counts as progress "
+        "between winners tied on accuracy",
+    )
+
+
 class StudySpec(_Strict):
     name: str | None = None
     n_trials: int = Field(10, ge=1)
@@ -228,6 +242,9 @@ class StudySpec(_Strict):
         validation_alias=AliasChoices("build_sweep", "precision_sweep"),
         description="after a new fine-tune, queue the same trial through every other chain and "
         "ONNX-side choice (precision, block size, quantizer options)",
+    )
+    stop: StopRule | None = Field(
+        None, description="stop early when the winner has not moved beyond noise (off by default)"
     )
 
 

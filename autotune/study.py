@@ -13,11 +13,13 @@ from optuna.trial import TrialState
 
 from autotune.cache import Cache
 from autotune.confirm import confirm_front
+from autotune.convergence import ENDED_ATTR, Ending, Progress, progress
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.models import prepare_model
 from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.progress import Reporter, metrics_text
+from autotune.report import build_report
 from autotune.runner import TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
@@ -143,12 +145,18 @@ def _loop(
     shown = _shown(space)
     reporter.study_started(counted_trials(study), space.study.n_trials)
     new = 0
+    ending: Ending = "n_trials"
     while counted_trials(study) < space.study.n_trials:
         if getattr(study.sampler, "exhausted", False):
             reporter.message("every combination of the grid has run: no new trial")
+            ending = "grid"
             break
         if space.study.timeout and time.perf_counter() - start > space.study.timeout:
             reporter.message(f"timeout of {space.study.timeout:g} s reached: no new trial")
+            ending = "timeout"
+            break
+        if space.study.stop and _converged(study, space, reporter):
+            ending = "converged"
             break
         trial = study.ask()
         trial.set_user_attr("host", socket.gethostname())
@@ -166,6 +174,7 @@ def _loop(
             trial.set_user_attr("reason", "interrupted by the user")
             study.tell(trial, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
+            _record_ending(study, space, "interrupted")
             return new, True
         new += 1
         reporter.trial_finished(
@@ -180,7 +189,39 @@ def _loop(
             and not outcome.steps[0].cache_hit
         ):
             _sweep(study, trial, plan, loaded)
+    _record_ending(study, space, ending)
     return new, False
+
+
+def _progress(study: optuna.Study, space: Space) -> Progress:
+    rows = build_report(study, space).rows
+    return progress(rows, space.objectives, space.preference, space.study.stop)
+
+
+def _converged(study: optuna.Study, space: Space, reporter: Reporter) -> bool:
+    p = _progress(study, space)
+    if p.converged:
+        reporter.message(
+            f"converged: the winner has not moved beyond noise in {p.since} trials "
+            f"(last moved by trial {p.last_improvement}); no new trial"
+        )
+    return p.converged
+
+
+def _record_ending(study: optuna.Study, space: Space, ending: Ending) -> None:
+    """How the loop ended, with the winner's progress, for the report."""
+    p = _progress(study, space)
+    study.set_user_attr(
+        ENDED_ATTR,
+        {
+            "why": ending,
+            "finished": counted_trials(study),
+            "last_improvement": p.last_improvement,
+            "since": p.since,
+            "improvements": p.improvements,
+            "rule": space.study.stop.model_dump() if space.study.stop else None,
+        },
+    )
 
 
 def _shown(space: Space) -> list[str]:
