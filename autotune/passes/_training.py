@@ -10,7 +10,9 @@ from typing import Any
 
 from autotune.data import Example, PromptFormat
 
-__all__ = ["encode_examples", "train"]
+__all__ = ["TrainState", "batch_order", "encode_examples", "train"]
+
+TrainState = dict[str, Any]  # optimizer, scheduler and torch RNG state after ``step`` steps
 
 
 def encode_examples(
@@ -51,6 +53,24 @@ def answer_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
     return F.cross_entropy(logits, targets[keep])
 
 
+def batch_order(n_examples: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
+    """The examples of each of ``steps`` batches: shuffled epochs, a short tail carried over.
+
+    A function of its arguments only, so a run resumed at any step sees the same batches.
+    """
+    rng = random.Random(seed)
+    order: list[int] = []
+    out = []
+    for _ in range(steps):
+        if len(order) < batch_size:
+            fresh = list(range(n_examples))
+            rng.shuffle(fresh)
+            order += fresh
+        out.append(order[:batch_size])
+        order = order[batch_size:]
+    return out
+
+
 def train(
     model: Any,
     batches: list[tuple[list[int], list[int]]],
@@ -64,12 +84,20 @@ def train(
     seed: int,
     device: str,
     on_step: Callable[[int, int, float], None] | None = None,
+    stop: int | None = None,
+    resume: TrainState | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` (a peft model) for ``steps`` optimizer steps; return the loss history."""
+    """Train ``model`` (a peft model) on the schedule of ``steps`` optimizer steps; return the
+    loss history and, under "state", what resuming needs.
+
+    ``stop`` ends the run early, after that many steps of the same schedule (a rung of a
+    multi-fidelity search); ``resume`` (a previous run's "state", the model holding its weights)
+    continues it: the batches, learning rates, optimizer moments and dropout draws are those the
+    uninterrupted run would have had.
+    """
     import torch
 
     torch.manual_seed(seed)
-    rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     warmup = max(1, int(steps * warmup_ratio))
@@ -81,16 +109,21 @@ def train(
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    order: list[int] = []
+    first, end = 0, min(steps, stop or steps)
     losses: list[float] = []
+    if resume is not None:
+        first = int(resume["step"])
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        torch.set_rng_state(resume["rng"])
+        losses = list(resume["losses"])
+    if not 0 <= first <= end:
+        raise ValueError(f"cannot resume at step {first} and stop at step {end}")
+    order = batch_order(len(batches), end, batch_size, seed)
     model.train()
     start = time.perf_counter()
-    for step in range(steps):
-        if len(order) < batch_size:
-            fresh = list(range(len(batches)))
-            rng.shuffle(fresh)
-            order += fresh
-        idx, order = order[:batch_size], order[batch_size:]
+    for step in range(first, end):
+        idx = order[step]
         width = max(len(batches[i][0]) for i in idx)
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         labels = torch.full((len(idx), width), -100, dtype=torch.long)
@@ -115,4 +148,12 @@ def train(
         "losses": [round(v, 4) for v in losses],
         "final_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4) if losses else None,
         "train_seconds": round(time.perf_counter() - start, 2),
+        "steps_done": end,
+        "state": {
+            "step": end,
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": torch.get_rng_state(),
+            "losses": losses,
+        },
     }

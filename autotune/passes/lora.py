@@ -149,6 +149,7 @@ class LoRA(Pass):
             device=ctx.target.device,
             on_step=ctx.on_step,
         )
+        history.pop("state")  # what a resumed run would need (rungs keep it; see _training.train)
         model.save_pretrained(str(out))
         (out / "train_log.json").write_text(json.dumps(history))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
