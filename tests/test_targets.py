@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from autotune.cli import main
-from autotune.targets import TARGETS, get_target, target_for_providers
+from autotune.targets import TARGETS, Target, get_target, target_for_providers
 
 OLIVE_ASSETS = Path(__file__).parent / "olive" / "assets"
 
@@ -77,3 +77,38 @@ def test_olive_config_with_an_unsupported_provider_is_one_line(
     )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "DmlExecutionProvider are not supported" in err, err
+
+
+def test_a_new_target_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DirectML-like target added to TARGETS alone reaches the space, the passes, the
+    evaluators and Olive export, with no other module changed."""
+    from autotune.olive._write import olive_config
+    from autotune.passes import get_pass
+    from autotune.space import Space
+    from evaluators import Placement
+    from tests.conftest import tiny_raw
+    from tests.passes.test_checks import ctx
+
+    dml = Target(
+        name="dml",
+        execution_provider="DmlExecutionProvider",
+        builder_ep="dml",
+        genai_provider="dml",
+        device="cpu",
+        train_dtype="float32",
+        precisions=("int4", "fp16"),
+        olive_device="gpu",
+        olive_providers=("DmlExecutionProvider",),
+    )
+    monkeypatch.setitem(TARGETS, "dml", dml)
+    assert Space.model_validate(tiny_raw(targets=["dml"])).targets[0].name == "dml"
+    assert dml.placement() == Placement("cpu", "dml")
+    assert target_for_providers(["DmlExecutionProvider"]) is dml
+    build = get_pass("build")()
+    build.check({"precision": "fp16"}, ctx("dml"))
+    assert build.key_parts({"precision": "fp16"}, ctx("dml")) == {"ep": "dml"}
+    cfg = olive_config({"build.precision": "fp16"}, ["build"], {"data": {"path": "d.jsonl"}}, "m", "dml", 0)
+    assert cfg["systems"]["local_system"]["accelerators"] == [
+        {"device": "gpu", "execution_providers": ["DmlExecutionProvider"]}
+    ]
+    assert not dml.available()  # this machine's ORT has no DirectML provider
