@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from autotune.errors import AutotuneError, InvalidCombination
 from autotune.metrics import collect
 from autotune.models import PreparedModel
 from autotune.params import Scalar
-from autotune.passes import Artifact, Pass, PassContext, get_pass
+from autotune.passes import Artifact, Pass, PassContext, Rung, get_pass
 from autotune.planning import TrialPlan
 from autotune.progress import QuietReporter, Reporter
 from autotune.space import Space
@@ -27,9 +27,11 @@ from autotune.targets import Target
 from autotune.tasks import Split, eval_task
 from evaluators import EvalTask
 
-__all__ = ["StepRecord", "TrialOutcome", "TrialRunner"]
+__all__ = ["Promote", "StepRecord", "TrialOutcome", "TrialRunner"]
 
 State = Literal["complete", "pruned", "failed"]
+# (rung, PyTorch accuracy there, per-phrase correctness) -> (go on?, why): multi-fidelity promotion
+Promote = Callable[[int, float, str], tuple[bool, str]]
 # Bumped when label scoring changes, so that cached evaluations of older code are not reused.
 SCORING_VERSION = 2
 # Constraints the PyTorch gate may prune on: a build converts or quantizes the merged model, so a
@@ -93,10 +95,13 @@ class TrialRunner:
             self._tasks[split] = eval_task(self.space, self.model, self.data, split)
         return self._tasks[split]
 
-    def run(self, plan: TrialPlan) -> TrialOutcome:
+    def run(self, plan: TrialPlan, promote: Promote | None = None) -> TrialOutcome:
+        """Run ``plan``. With ``promote`` and the space's fidelity rungs, a resumable pass (a
+        fine-tune) stops at each rung, its merged model is scored in PyTorch, and ``promote``
+        (rung, that result) says whether it goes on."""
         outcome = TrialOutcome("complete")
         try:
-            self._run(plan, outcome)
+            self._run(plan, outcome, promote)
         except InvalidCombination as exc:
             outcome.state, outcome.reason = "failed", f"invalid: {exc}"
         except AutotuneError as exc:
@@ -113,7 +118,7 @@ class TrialRunner:
     def _ctx(self, plan: TrialPlan) -> PassContext:
         return PassContext(self.model, self.data, plan.target, self.seed, plan.params, self.reporter.train)
 
-    def _run(self, plan: TrialPlan, outcome: TrialOutcome) -> None:
+    def _run(self, plan: TrialPlan, outcome: TrialOutcome, promote: Promote | None = None) -> None:
         ctx = self._ctx(plan)
         passes = [get_pass(name)() for name in plan.chain]
         for p in passes:  # every pass says no before any work is done
@@ -121,18 +126,80 @@ class TrialRunner:
         source = Artifact("hf", Path(self.model.path), self.model.fingerprint)
         for i, p in enumerate(passes):
             params = plan.params[p.name]
-            key = self.cache.key(p.name, input=source.key, params=dict(params), **p.key_parts(params, ctx))
-            entry = self.cache.get(p.name, key)
-            self.reporter.step(p.name, entry is not None)
-            if entry is None:
-                entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
-            outcome.steps.append(StepRecord(p.name, key, round(entry.seconds, 2), entry.hit))
-            source = Artifact(p.output_kind, entry.path, key)
+            rung = None
+            if promote is not None:
+                rung = self._climb(p, passes[i + 1 :], source, params, ctx, outcome, promote)
+                if outcome.state != "complete":
+                    return
+            source = self._step(p, source, params, replace(ctx, rung=rung), outcome)
             next_is_onnx = i + 1 < len(passes) and passes[i + 1].output_kind == "onnx"
             if source.kind == "hf" and next_is_onnx and self._gate(source, outcome):
                 return
         outcome.artifact = str(source.path)
         self._evaluate_onnx(source, plan, outcome)
+
+    def _step(
+        self, p: Pass, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, outcome: TrialOutcome
+    ) -> Artifact:
+        """Pass ``p`` on ``source`` from the cache, or run and cached. A rung short of the whole
+        budget is its own cache entry; the whole run has one key however it was reached."""
+        stop = ctx.rung.stop if ctx.rung is not None else None
+        partial_run = stop is not None and p.budget is not None and stop < int(params[p.budget])
+        parts = {**p.key_parts(params, ctx), **({"rung": stop} if partial_run else {})}
+        key = self.cache.key(p.name, input=source.key, params=dict(params), **parts)
+        name = f"{p.name}@{stop}" if partial_run else p.name
+        entry = self.cache.get(p.name, key)
+        self.reporter.step(name, entry is not None)
+        if entry is None:
+            entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
+        outcome.steps.append(StepRecord(name, key, round(entry.seconds, 2), entry.hit))
+        return Artifact(p.output_kind, entry.path, key)
+
+    def _climb(
+        self,
+        p: Pass,
+        after: list[Pass],
+        source: Artifact,
+        params: Mapping[str, Scalar],
+        ctx: PassContext,
+        outcome: TrialOutcome,
+        promote: Promote,
+    ) -> Rung | None:
+        """Run ``p`` rung by rung, judging each; the Rung the whole run resumes from, or None
+        (no rungs). A run that is not promoted leaves ``outcome`` pruned with the reason."""
+        fidelity = self.space.study.fidelity
+        if fidelity is None or p.budget is None:
+            return None
+        budget = int(params[p.budget])
+        whole = self.cache.key(p.name, input=source.key, params=dict(params), **p.key_parts(params, ctx))
+        if self.cache.get(p.name, whole) is not None:
+            return None  # this run was finished (and promoted) before: no rung to judge again
+        rungs = [r for r in fidelity.rungs if r < budget]
+        resume: Path | None = None
+        history = outcome.details.setdefault("rungs", [])
+        for r in rungs:
+            made = self._step(p, source, params, replace(ctx, rung=Rung(r, resume)), outcome)
+            merged = made
+            for q in after:  # the passes up to the merged model (the merge), on this rung's run
+                if q.output_kind == "onnx":
+                    break
+                merged = self._step(q, merged, ctx.upstream[q.name], ctx, outcome)
+            if merged.kind != "hf":
+                return None  # nothing to score between this pass and the ONNX side
+            if self._gate(merged, outcome):
+                outcome.reason = f"at {r} of {budget} {p.budget}: {outcome.reason}"
+                history.append(
+                    {p.budget: r, "torch_accuracy": outcome.metrics["torch_accuracy"], "go_on": False}
+                )
+                return None
+            acc = float(outcome.metrics["torch_accuracy"])
+            go_on, why = promote(r, acc, str(outcome.details["torch_correct"]))
+            history.append({p.budget: r, "torch_accuracy": acc, "go_on": go_on, "why": why})
+            if not go_on:
+                outcome.state, outcome.reason = "pruned", f"stopped at {r} of {budget} {p.budget}: {why}"
+                return None
+            resume = made.path
+        return Rung(budget, resume) if resume is not None else None
 
     def _eval_cached(
         self, step: str, source: Artifact, task: EvalTask, fn: Callable[[], dict[str, Any]], **parts: Any

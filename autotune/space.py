@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,6 +23,7 @@ __all__ = [
     "ChainPlan",
     "Constraint",
     "DataSpec",
+    "Fidelity",
     "ModelSpec",
     "Objective",
     "Space",
@@ -231,6 +233,21 @@ class StopRule(_Strict):
     )
 
 
+class Fidelity(_Strict):
+    """Successive halving over fine-tuning steps: stop each fine-tune at ``rungs`` (steps, below
+    the pass's ``steps``) and continue only the runs promoted there (see autotune.fidelity)."""
+
+    rungs: list[int] = Field(min_length=1, description="step counts where a fine-tune is judged")
+    eta: int = Field(3, ge=2, description="the top 1/eta of the runs at a rung go on")
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if any(r < 1 for r in v) or any(b <= a for a, b in pairwise(v)):
+            raise ValueError(f"rungs must be positive and increasing, got {v}")
+        return v
+
+
 class StudySpec(_Strict):
     name: str | None = None
     n_trials: int = Field(10, ge=1)
@@ -242,6 +259,9 @@ class StudySpec(_Strict):
         validation_alias=AliasChoices("build_sweep", "precision_sweep"),
         description="after a new fine-tune, queue the same trial through every other chain and "
         "ONNX-side choice (precision, block size, quantizer options)",
+    )
+    fidelity: Fidelity | None = Field(
+        None, description="multi-fidelity fine-tunes: rungs of steps and who goes on (off by default)"
     )
     stop: StopRule | None = Field(
         None, description="stop early when the winner has not moved beyond noise (off by default)"

@@ -16,11 +16,12 @@ from autotune.confirm import confirm_front
 from autotune.convergence import ENDED_ATTR, Ending, Progress, progress
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
+from autotune.fidelity import RUNG_ATTR, RungResult, promotion
 from autotune.models import prepare_model
 from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.progress import Reporter, metrics_text
 from autotune.report import build_report
-from autotune.runner import TrialOutcome, TrialRunner
+from autotune.runner import Promote, TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
 from autotune.storage import INTERRUPTED, counted_trials, default_storage, open_study, recover
@@ -166,7 +167,7 @@ def _loop(
             trial.set_user_attr("plan", plan.to_dict())
             reporter.trial_started(trial.number, plan.describe(varying))
             t0 = time.perf_counter()
-            outcome = runner.run(plan)
+            outcome = runner.run(plan, _promoter(study, trial, space))
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
             _tell(study, trial, space, outcome)
         except KeyboardInterrupt:
@@ -191,6 +192,27 @@ def _loop(
             _sweep(study, trial, plan, loaded)
     _record_ending(study, space, ending)
     return new, False
+
+
+def _promoter(study: optuna.Study, trial: optuna.Trial, space: Space) -> Promote | None:
+    """The promotion rule of the space's fidelity, judged against every trial at the same rung
+    (stored on the trials, so workers sharing the storage judge against each other)."""
+    fidelity = space.study.fidelity
+    if fidelity is None:
+        return None
+
+    def promote(rung: int, accuracy: float, correct: str) -> tuple[bool, str]:
+        attr = f"{RUNG_ATTR}{rung}"
+        trial.set_user_attr(attr, {"accuracy": accuracy, "correct": correct})
+        peers = [
+            RungResult(t.number, float(t.user_attrs[attr]["accuracy"]), str(t.user_attrs[attr]["correct"]))
+            for t in study.get_trials(deepcopy=False)
+            if attr in t.user_attrs and t.number != trial.number
+        ]
+        this = RungResult(trial.number, accuracy, correct)
+        return promotion(this, peers, fidelity.eta, space.preference.significance)
+
+    return promote
 
 
 def _progress(study: optuna.Study, space: Space) -> Progress:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 ArtifactKind = Literal["hf", "adapter", "onnx"]
 
-__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext"]
+__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext", "Rung"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,15 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class Rung:
+    """Run a resumable pass only to ``stop`` (in its budget parameter's unit), resuming from the
+    ``resume`` folder of an earlier rung of the same run, if any."""
+
+    stop: int
+    resume: Path | None = None
+
+
+@dataclass(frozen=True)
 class PassContext:
     """Everything a pass may read besides its own parameters (never an Optuna object)."""
 
@@ -40,6 +49,7 @@ class PassContext:
     seed: int
     upstream: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
     on_step: Any = None  # callable(step, steps, loss) while fine-tuning, or None
+    rung: Rung | None = None  # a resumable pass's partial run (multi-fidelity), or None: the whole
 
 
 class Pass(ABC):
@@ -58,6 +68,9 @@ class Pass(ABC):
     upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {}
     # The pass's Olive type and parameter names; None: `export --format olive` refuses the pass.
     olive: ClassVar[OliveMapping | None] = None
+    # The parameter that is this pass's budget when it can stop at a rung and resume from it
+    # (``ctx.rung``), e.g. a fine-tune's "steps"; None: it always runs whole.
+    budget: ClassVar[str | None] = None
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:  # noqa: B027
         """Raise InvalidCombination if these parameters cannot run on ``ctx``."""

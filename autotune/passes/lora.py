@@ -18,6 +18,7 @@ from autotune.passes._training import encode_examples, train
 __all__ = ["LoRA", "QLoRA"]
 
 _ALL_LINEAR = "all-linear"
+_STATE = "trainer_state.pt"  # a rung's optimizer, scheduler and RNG state (see _training.train)
 
 
 def _target_modules(value: Scalar) -> str | list[str]:
@@ -46,6 +47,7 @@ class LoRA(Pass):
     name = "lora"
     input_kind = "hf"
     output_kind = "adapter"
+    budget = "steps"
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("rank", "int", 8, "LoRA rank r", Choice((4, 8, 16, 32)), minimum=1, maximum=1024),
         ParamSpec(
@@ -116,7 +118,6 @@ class LoRA(Pass):
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
         import torch
-        from peft import LoraConfig, get_peft_model
 
         from autotune.models import load_tokenizer
 
@@ -124,17 +125,14 @@ class LoRA(Pass):
         tokenizer = load_tokenizer(ctx.model.path, ctx.model.trust_remote_code)
         model = self.load_base(ctx, params)
         model.config.use_cache = False
-        config = LoraConfig(
-            r=int(params["rank"]),
-            lora_alpha=int(params["alpha"]),
-            lora_dropout=float(params["dropout"]),
-            target_modules=_target_modules(params["target_modules"]),
-            task_type="CAUSAL_LM",
-        )
-        try:
-            model = get_peft_model(model, config)
-        except ValueError as exc:
-            raise InvalidCombination(f"{self.name}.target_modules: {str(exc).splitlines()[0]}") from None
+        rung, resume = ctx.rung, None
+        if rung is not None and rung.resume is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(rung.resume), is_trainable=True)
+            resume = torch.load(rung.resume / _STATE, weights_only=True)
+        else:
+            model = self._wrap(model, params)
         encoded = encode_examples(ctx.data.train, ctx.data.prompt, tokenizer, int(params["max_length"]))
         history = train(
             model,
@@ -148,16 +146,37 @@ class LoRA(Pass):
             seed=ctx.seed,
             device=ctx.target.device,
             on_step=ctx.on_step,
+            stop=rung.stop if rung else None,
+            resume=resume,
         )
-        history.pop("state")  # what a resumed run would need (rungs keep it; see _training.train)
+        state = history.pop("state")
         model.save_pretrained(str(out))
+        if history["steps_done"] < int(params["steps"]):  # a rung: keep what resuming needs
+            torch.save(state, out / _STATE)
         (out / "train_log.json").write_text(json.dumps(history))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return {
             "trainable_parameters": trainable,
             "final_loss": history["final_loss"],
             "train_seconds": history["train_seconds"],
+            "steps_done": history["steps_done"],
         }
+
+    def _wrap(self, model: Any, params: Mapping[str, Scalar]) -> Any:
+        """``model`` with a fresh LoRA adapter of ``params``."""
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=int(params["rank"]),
+            lora_alpha=int(params["alpha"]),
+            lora_dropout=float(params["dropout"]),
+            target_modules=_target_modules(params["target_modules"]),
+            task_type="CAUSAL_LM",
+        )
+        try:
+            return get_peft_model(model, config)
+        except ValueError as exc:
+            raise InvalidCombination(f"{self.name}.target_modules: {str(exc).splitlines()[0]}") from None
 
 
 class QLoRA(LoRA):
