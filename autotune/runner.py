@@ -98,7 +98,7 @@ class TrialRunner:
     def run(self, plan: TrialPlan, promote: Promote | None = None) -> TrialOutcome:
         """Run ``plan``. With ``promote`` and the space's fidelity rungs, a resumable pass (a
         fine-tune) stops at each rung, its merged model is scored in PyTorch, and ``promote``
-        (rung, that result) says whether it goes on."""
+        (rung, that result) says whether it goes on; the constraints gate only the whole run."""
         outcome = TrialOutcome("complete")
         try:
             self._run(plan, outcome, promote)
@@ -186,12 +186,8 @@ class TrialRunner:
                 merged = self._step(q, merged, ctx.upstream[q.name], ctx, outcome)
             if merged.kind != "hf":
                 return None  # nothing to score between this pass and the ONNX side
-            if self._gate(merged, outcome):
-                outcome.reason = f"at {r} of {budget} {p.budget}: {outcome.reason}"
-                history.append(
-                    {p.budget: r, "torch_accuracy": outcome.metrics["torch_accuracy"], "go_on": False}
-                )
-                return None
+            # a rung is mid-schedule: the constraints judge the whole run, the peers judge this
+            self._gate(merged, outcome, judge=False)
             acc = float(outcome.metrics["torch_accuracy"])
             go_on, why = promote(r, acc, str(outcome.details["torch_correct"]))
             history.append({p.budget: r, "torch_accuracy": acc, "go_on": go_on, "why": why})
@@ -224,9 +220,10 @@ class TrialRunner:
     def _record(self, name: str, entry: CacheEntry, outcome: TrialOutcome) -> None:
         outcome.steps.append(StepRecord(name, entry.key, round(entry.seconds, 2), entry.hit))
 
-    def _gate(self, merged: Artifact, outcome: TrialOutcome) -> bool:
+    def _gate(self, merged: Artifact, outcome: TrialOutcome, judge: bool = True) -> bool:
         """Measure the PyTorch model; prune (True) if it misses an accuracy constraint by more
-        than its interval (the upper end of its 95% interval is below the threshold)."""
+        than its interval (the upper end of its 95% interval is below the threshold). With
+        ``judge`` false (a rung: the run has more steps to come) it only measures."""
         from evaluators import AccuracyEvaluator, ModelArtifact
 
         task = self._task("search")
@@ -244,7 +241,7 @@ class TrialRunner:
         )
         acc, high = outcome.metrics["torch_accuracy"], outcome.metrics["torch_accuracy_high"]
         missed = [c for c in self.space.constraints if c.metric in GATED and c.op == ">=" and high < c.value]
-        if not missed:
+        if not missed or not judge:
             return False
         outcome.state = "pruned"
         outcome.violations = {str(c): c.violation(acc) for c in missed}

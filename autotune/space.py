@@ -235,7 +235,8 @@ class StopRule(_Strict):
 
 class Fidelity(_Strict):
     """Successive halving over fine-tuning steps: stop each fine-tune at ``rungs`` (steps, below
-    the pass's ``steps``) and continue only the runs promoted there (see autotune.fidelity)."""
+    the pass's ``steps``) and continue only the runs promoted there (see autotune.fidelity).
+    The constraints' PyTorch gate judges the whole run only: a rung is mid-schedule."""
 
     rungs: list[int] = Field(min_length=1, description="step counts where a fine-tune is judged")
     eta: int = Field(3, ge=2, description="the top 1/eta of the runs at a rung go on")

@@ -110,3 +110,20 @@ def test_a_run_not_promoted_stops_and_a_finished_one_is_not_judged_again(tmp_pat
     judged.clear()
     again = runner.run(plan, only_the_first_rung)  # finished before: no rung is judged again
     assert again.state == "complete" and judged == [] and again.steps[0].name == "lora"
+
+
+@pytest.mark.integration
+def test_constraints_judge_the_whole_run_not_a_rung(tmp_path: Path) -> None:
+    raw = tiny_raw(study__fidelity={"rungs": [1, 2]})
+    raw["constraints"] = [{"metric": "accuracy", "op": ">=", "value": 0.99}]  # the random model misses it
+    loaded = load_space(str(write_space(tmp_path / "s.yaml", raw)))
+    cache = Cache(tmp_path / "cache")
+    model = prepare_model(loaded.space.model, cache, loaded.base_dir)
+    data = load_task_data(loaded.space.data, loaded.base_dir)
+    runner = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0)
+    lora = {**LORA, "steps": 4}
+    plan = TrialPlan(("lora", "merge", "build"), {"lora": lora, "merge": {}, "build": INT4}, TARGETS["cpu"])
+    out = runner.run(plan, lambda rung, accuracy, correct: (True, "go on"))
+    assert [r["go_on"] for r in out.details["rungs"]] == [True, True]  # measured, not gated
+    assert out.state == "pruned" and str(out.reason).startswith("PyTorch accuracy"), out.reason
+    assert any(s.name == "lora" for s in out.steps)  # the whole run was trained, then gated
