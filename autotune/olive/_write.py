@@ -73,6 +73,12 @@ def _olive_pass(name: str, p: dict[str, Any], seed: int) -> dict[str, Any]:
         if param in p or param not in m.optional:
             out[key] = p.get(param)
     defaults = {spec.name: spec.default for spec in get_pass(name).params}
+    lost = [k for k, v in p.items() if v != defaults.get(k) and k not in m.written and k not in m.dropped]
+    if lost:
+        raise AutotuneError(
+            f"{name}.{lost[0]}={p[lost[0]]} has no equivalent in Olive's {m.type} pass; "
+            "export this trial without --format olive"
+        )
     extra = {
         key: m.to_olive(param, p[param])
         for param, key in m.extra_options.items()

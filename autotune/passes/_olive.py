@@ -24,7 +24,9 @@ class OliveMapping:
     to its key in Olive's ``training_args`` (fine-tuning passes only), both ways. ``extra_options``
     maps an autotune parameter to its key in the pass's ``extra_options`` dict (handed verbatim to
     the tool Olive wraps), written only when it differs from the parameter's default; ``values``
-    translates a parameter's values into the tool's words, both ways.
+    translates a parameter's values into the tool's words, both ways. ``dropped`` names the
+    parameters Olive has no word for that may be left out, with why it is harmless; any other
+    parameter Olive cannot express makes the export refuse a trial that moves it off its default.
     """
 
     type: str
@@ -36,6 +38,13 @@ class OliveMapping:
     training_args: Mapping[str, str] = field(default_factory=dict)
     extra_options: Mapping[str, str] = field(default_factory=dict)
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    dropped: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def written(self) -> frozenset[str]:
+        """The autotune parameters an exported config carries."""
+        extra = {"max_length"} if self.fine_tunes else set()  # the data config's max_seq_len
+        return frozenset({*self.params, *self.extra_options, *self.training_args, *extra})
 
     @property
     def types(self) -> tuple[str, ...]:

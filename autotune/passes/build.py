@@ -42,6 +42,11 @@ MIXED_PRECISION = (
 )
 
 
+# the builder's static KV-cache schemes autotune calibrates (int4 ones break the KV-cache rewind
+# that label scoring uses in ONNX Runtime GenAI 0.18; fp8 is not measured here)
+KV_CACHE_SCHEMES = ("none", "int8_per_tensor", "int8_per_channel")
+
+
 def _quantized(p: Mapping[str, Scalar]) -> bool:
     return p.get("precision") in _QUANTIZED
 
@@ -97,9 +102,17 @@ def set_session_threads(model_dir: Path, threads: int) -> dict[str, Any]:
     return dict(options)
 
 
-def builder_extra_options(params: Mapping[str, Scalar], trust_remote_code: bool) -> list[str]:
-    """The builder's ``--extra_options`` for a build's parameters (``name=value`` words)."""
+def builder_extra_options(
+    params: Mapping[str, Scalar], trust_remote_code: bool, kv_scales: Path | None = None
+) -> list[str]:
+    """The builder's ``--extra_options`` for a build's parameters (``name=value`` words);
+    ``kv_scales`` is the calibrated scale file a quantized KV cache needs."""
     extra = [f"hf_remote={str(trust_remote_code).lower()}"]
+    kv = str(params.get("kv_cache_quant", "none"))
+    if kv != "none":
+        if kv_scales is None:
+            raise ValueError(f"kv_cache_quant={kv} needs its calibrated scale file")
+        extra += [f"kv_cache_quant_scheme={kv}", f"kv_cache_scale_file={kv_scales}"]
     if params["precision"] in _QUANTIZED:
         extra += [
             f"block_size={params['block_size']}",
@@ -115,6 +128,27 @@ def builder_extra_options(params: Mapping[str, Scalar], trust_remote_code: bool)
             extra.append(f"nodes_to_exclude={','.join(excluded)}")
     extra += [f"{name}=true" for name in _TARGET_ONLY if params.get(name)]
     return extra
+
+
+def verify_kv_cache(model_dir: Path, scheme: str) -> dict[str, Any]:
+    """Check every attention node of the built graph caches keys and values in the scheme's
+    bits (the builder names it in a ``kv_cache_bit_width`` attribute); return what was found."""
+    import onnx
+
+    graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
+    attention = [n for n in graph.node if n.op_type in ("GroupQueryAttention", "PagedAttention")]
+    bits = {
+        int(onnx.helper.get_attribute_value(a))
+        for n in attention
+        for a in n.attribute
+        if a.name == "kv_cache_bit_width"
+    }
+    want = int(scheme.split("_")[0].removeprefix("int"))
+    if not attention or bits != {want}:
+        raise StepFailed(
+            f"model builder ignored kv_cache_quant={scheme} (attention cache bits {sorted(bits)})"
+        )
+    return {"scheme": scheme, "attention_nodes": len(attention), "bits": want}
 
 
 def _lm_head(nodes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -223,6 +257,13 @@ class Build(Pass):
             when=_quantized,
         ),
         ParamSpec(
+            "kv_cache_quant",
+            "str",
+            "none",
+            "KV cache in int8, scaled per layer (per_tensor) or per channel from training text",
+            allowed=KV_CACHE_SCHEMES,
+        ),
+        ParamSpec(
             "enable_cuda_graph",
             "bool",
             False,
@@ -260,6 +301,7 @@ class Build(Pass):
             "enable_cuda_graph": "enable_cuda_graph",
         },
         values={"nodes_to_exclude": {name: ",".join(nodes) for name, nodes in EXCLUDABLE.items()}},
+        dropped={"intra_op_threads": "a runtime setting of genai_config.json, not of the model"},
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
@@ -276,7 +318,11 @@ class Build(Pass):
                 )
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
-        return {"ep": ctx.target.builder_ep}
+        calibrated = params.get("kv_cache_quant", "none") != "none"
+        return {
+            "ep": ctx.target.builder_ep,
+            **({"data": ctx.data.fingerprint, "seed": ctx.seed} if calibrated else {}),
+        }
 
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
@@ -285,7 +331,8 @@ class Build(Pass):
         hf_cache = out.parent / f".{out.name}-hf"
         cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source.path)]
         cmd += ["-o", str(out), "-p", precision, "-e", ctx.target.builder_ep, "-c", str(hf_cache)]
-        cmd += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code)]
+        kv_scales = self._kv_scales(source, params, ctx, out)
+        cmd += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code, kv_scales)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         finally:
@@ -300,7 +347,28 @@ class Build(Pass):
             facts["session_options"] = set_session_threads(out, threads)
         if precision in _QUANTIZED:
             facts["matmulnbits"] = self._verify(out, params)
+        if kv_scales is not None:
+            facts["kv_cache"] = verify_kv_cache(out, str(params["kv_cache_quant"]))
         return facts
+
+    @staticmethod
+    def _kv_scales(
+        source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
+    ) -> Path | None:
+        """Calibrate the KV-cache scales on the model being built, if its KV cache is quantized."""
+        scheme = str(params.get("kv_cache_quant", "none"))
+        if scheme == "none":
+            return None
+        from transformers import AutoModelForCausalLM
+
+        from autotune.models import load_tokenizer
+        from autotune.passes._calibration import calibration_texts, kv_cache_scales
+
+        tokenizer = load_tokenizer(str(source.path), ctx.model.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(source.path).eval()
+        path = out / "kv_cache_scales.json"
+        kv_cache_scales(model, tokenizer, calibration_texts(ctx, tokenizer, 64), scheme, path)
+        return path
 
     @staticmethod
     def _verify(out: Path, params: Mapping[str, Scalar]) -> dict[str, Any]:

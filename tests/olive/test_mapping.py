@@ -133,6 +133,18 @@ def test_a_recipe_travels_in_the_builders_own_words(tmp_path: Path) -> None:
     assert "extra_options" not in cfg["passes"]["build"]  # defaults are the builder's own
 
 
+def test_a_value_olive_cannot_express_is_refused_not_dropped(tmp_path: Path) -> None:
+    chain = ["lora", "merge", "build"]
+    params = {**_INT4, "build.precision": "fp32", "build.kv_cache_quant": "int8_per_tensor"}
+    with pytest.raises(
+        AutotuneError, match=r"build\.kv_cache_quant=int8_per_tensor has no equivalent"
+    ) as err:
+        _write(tmp_path, params, chain)
+    assert "\n" not in str(err.value)
+    # a runtime setting the pass declares harmless to drop, and defaults, export fine
+    assert _write(tmp_path, {**_INT4, "build.intra_op_threads": 2, "build.kv_cache_quant": "none"}, chain)
+
+
 def test_an_unknown_pass_type_names_every_supported_one(tmp_path: Path) -> None:
     path = _write(tmp_path, {"build.precision": "fp32"}, ["build"])
     cfg = json.loads(path.read_text())

@@ -102,3 +102,38 @@ def test_the_builder_writes_each_recipe(
     (root / "out").mkdir()
     facts = build.run(Artifact("hf", Path(model.path), model.fingerprint), params, ctx, root / "out")
     assert set(facts["matmulnbits"]["bits"]) == bits and facts["matmulnbits"]["lm_head"] == head
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["int8_per_tensor", "int8_per_channel"])
+def test_a_quantized_kv_cache_is_calibrated_built_and_scored(
+    scheme: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import json
+
+    from evaluators import AccuracyEvaluator, EvalTask, ModelArtifact
+
+    root = tmp_path_factory.mktemp("kv")
+    space = Space.model_validate(tiny_raw())
+    model = prepare_model(space.model, Cache(root / "cache"), REPO)
+    data = load_task_data(space.data, REPO)
+    params = {**BASE, "precision": "fp32", "kv_cache_quant": scheme}
+    ctx = PassContext(model, data, TARGETS["cpu"], 0, {"build": params})
+    build = get_pass("build")()
+    assert "data" in build.key_parts(params, ctx)  # calibrated on the data: part of the key
+    (root / "out").mkdir()
+    facts = build.run(Artifact("hf", Path(model.path), model.fingerprint), params, ctx, root / "out")
+    assert facts["kv_cache"] == {"scheme": scheme, "attention_nodes": 2, "bits": 8}
+    scales = json.loads((root / "out" / "kv_cache_scales.json").read_text())
+    k = scales["scales"]["k_scales"]
+    assert len(k) == 2 and scales["qmax"] == 128.0
+    assert (
+        all(isinstance(s, list) and len(s) == 64 for s in k)
+        if scheme.endswith("channel")
+        else all(isinstance(s, float) and s > 0 for s in k)
+    )
+    # label scoring rewinds the KV cache: it must work on the quantized cache
+    task = EvalTask(
+        ("### Text: I am glad\n### The tone is:\n",), ("joy",), ("sadness", "joy", "fear", "surprise")
+    )
+    assert AccuracyEvaluator().evaluate(ModelArtifact(root / "out", "onnx-genai"), task)["n"] == 1
