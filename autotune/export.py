@@ -58,6 +58,9 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     study.update(n_trials=1, sampler="random", build_sweep=False)
     study.pop("timeout", None)
     study.pop("name", None)
+    # one trial: no rung to judge (a straight run equals a resumed one) and nothing to stop
+    study.pop("fidelity", None)
+    study.pop("stop", None)
     raw["study"] = study
     return raw
 

@@ -96,3 +96,16 @@ def test_export_after_the_cache_is_gone_writes_the_space_that_rebuilds(
     assert f"autotune --space {rebuild}" in err and not (tmp_path / "m").exists()
     assert main(["validate", str(rebuild)]) == 0
     assert yaml.safe_load(rebuild.read_text())["study"]["n_trials"] == 1
+
+
+def test_the_rebuild_space_trains_straight(tmp_path: Path) -> None:
+    from autotune.export import fixed_space
+    from tests.conftest import load_tiny
+
+    loaded = load_tiny(
+        tmp_path, study__fidelity={"rungs": [1]}, study__stop={"patience": 2}, study__build_sweep=True
+    )
+    plan = {"chain": ["lora", "merge", "build"], "target": "cpu", "params": {"build": {"precision": "int4"}}}
+    study = fixed_space(loaded, plan, 7)["study"]
+    assert study["n_trials"] == 1 and study["build_sweep"] is False
+    assert "fidelity" not in study and "stop" not in study  # a straight run equals a resumed one

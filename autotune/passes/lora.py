@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +122,9 @@ class LoRA(Pass):
 
         from autotune.models import load_tokenizer
 
+        # peft imports bitsandbytes, whose CPU backend warns on every run that an optional
+        # kernel package is missing; it changes nothing for LoRA, so keep it off the console
+        logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
         torch.manual_seed(ctx.seed)
         tokenizer = load_tokenizer(ctx.model.path, ctx.model.trust_remote_code)
         model = self.load_base(ctx, params)
