@@ -11,7 +11,9 @@ keeps the embedding tied to the quantized LM head as the builder's own int4 does
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -229,10 +231,18 @@ class Gptq(Pass):
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
         import onnx
+
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
         from onnxruntime.quantization.matmul_nbits_quantizer import (
             GPTQWeightOnlyQuantConfig,
             MatMulNBitsQuantizer,
         )
+
+        # importing it calls logging.basicConfig(level=INFO): undo that for the whole process
+        root.setLevel(level)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
 
         from autotune.models import load_tokenizer
 
@@ -249,7 +259,8 @@ class Gptq(Pass):
                 calibration_data_reader=_Feeds(feeds), percdamp=float(params["percdamp"])
             ),
         )
-        with _one_run_per_feed():
+        # the quantizer prints a progress bar: keep the study's console clean
+        with _one_run_per_feed(), contextlib.redirect_stdout(io.StringIO()):
             quantizer.process()
         quantized = quantizer.model.model
         tied = tie_embedding(quantized)

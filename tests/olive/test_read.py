@@ -51,6 +51,7 @@ def test_both_schemas_map_to_the_same_plan() -> None:
         "algo_config": "default",
         "matmul_mixed_precision": "none",
         "nodes_to_exclude": "none",
+        "kv_cache_quant": "none",
         "enable_cuda_graph": False,
         "intra_op_threads": 0,  # Olive has no thread setting: the runtime's default
     }
