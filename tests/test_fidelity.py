@@ -85,15 +85,22 @@ def test_a_study_climbs_rungs_and_resumes_from_the_cache(tmp_path: Path) -> None
     assert "ranks 4 of 4" in rows[3]["details"]["rungs"][0]["why"]
 
 
-@pytest.mark.integration
-def test_a_run_not_promoted_stops_and_a_finished_one_is_not_judged_again(tmp_path: Path) -> None:
-    loaded = load_space(str(write_space(tmp_path / "s.yaml", tiny_raw(study__fidelity={"rungs": [1, 2]}))))
+def _runner_and_plan(tmp_path: Path, raw: dict) -> tuple[TrialRunner, TrialPlan]:
+    """A runner of ``raw`` and a 4-step LoRA > merge > int4 plan."""
+    loaded = load_space(str(write_space(tmp_path / "s.yaml", raw)))
     cache = Cache(tmp_path / "cache")
     model = prepare_model(loaded.space.model, cache, loaded.base_dir)
     data = load_task_data(loaded.space.data, loaded.base_dir)
     runner = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0)
     lora = {**LORA, "steps": 4}
-    plan = TrialPlan(("lora", "merge", "build"), {"lora": lora, "merge": {}, "build": INT4}, TARGETS["cpu"])
+    return runner, TrialPlan(
+        ("lora", "merge", "build"), {"lora": lora, "merge": {}, "build": INT4}, TARGETS["cpu"]
+    )
+
+
+@pytest.mark.integration
+def test_a_run_not_promoted_stops_and_a_finished_one_is_not_judged_again(tmp_path: Path) -> None:
+    runner, plan = _runner_and_plan(tmp_path, tiny_raw(study__fidelity={"rungs": [1, 2]}))
     judged: list[int] = []
 
     def only_the_first_rung(rung: int, accuracy: float, correct: str) -> tuple[bool, str]:
@@ -116,13 +123,7 @@ def test_a_run_not_promoted_stops_and_a_finished_one_is_not_judged_again(tmp_pat
 def test_constraints_judge_the_whole_run_not_a_rung(tmp_path: Path) -> None:
     raw = tiny_raw(study__fidelity={"rungs": [1, 2]})
     raw["constraints"] = [{"metric": "accuracy", "op": ">=", "value": 0.99}]  # the random model misses it
-    loaded = load_space(str(write_space(tmp_path / "s.yaml", raw)))
-    cache = Cache(tmp_path / "cache")
-    model = prepare_model(loaded.space.model, cache, loaded.base_dir)
-    data = load_task_data(loaded.space.data, loaded.base_dir)
-    runner = TrialRunner(space=loaded.space, model=model, data=data, cache=cache, seed=0)
-    lora = {**LORA, "steps": 4}
-    plan = TrialPlan(("lora", "merge", "build"), {"lora": lora, "merge": {}, "build": INT4}, TARGETS["cpu"])
+    runner, plan = _runner_and_plan(tmp_path, raw)
     out = runner.run(plan, lambda rung, accuracy, correct: (True, "go on"))
     assert [r["go_on"] for r in out.details["rungs"]] == [True, True]  # measured, not gated
     assert out.state == "pruned" and str(out.reason).startswith("PyTorch accuracy"), out.reason
