@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 ArtifactKind = Literal["hf", "adapter", "onnx"]
 
-__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext", "Rung"]
+__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext", "Rung", "copy_companions"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,16 @@ class Artifact:
     kind: ArtifactKind
     path: Path
     key: str
+
+
+def copy_companions(build: Path, out: Path) -> None:
+    """Copy an ONNX build's files besides the model itself (genai_config.json, tokenizer...)
+    into ``out``, for a pass that rewrites only ``model.onnx``."""
+    import shutil
+
+    for item in build.iterdir():
+        if item.is_file() and not item.name.startswith(("model.onnx", "autotune-", "build.log")):
+            shutil.copy2(item, out / item.name)
 
 
 @dataclass(frozen=True)

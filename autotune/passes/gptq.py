@@ -14,20 +14,17 @@ import contextlib
 import io
 import json
 import logging
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination, StepFailed
 from autotune.params import ParamSpec, Scalar
-from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
 from autotune.passes._calibration import calibration_texts
 from autotune.passes._registry import register_pass
 
 __all__ = ["Gptq"]
-
-_MODEL_FILES = ("model.onnx", "model.onnx.data")
 
 
 class _Feeds:
@@ -264,13 +261,7 @@ class Gptq(Pass):
             quantizer.process()
         quantized = quantizer.model.model
         tied = tie_embedding(quantized)
-        for item in source.path.iterdir():
-            if (
-                item.is_file()
-                and item.name not in _MODEL_FILES
-                and not item.name.startswith(("autotune-", "build.log"))
-            ):
-                shutil.copy2(item, out / item.name)
+        copy_companions(source.path, out)
         onnx.save_model(
             quantized,
             str(out / "model.onnx"),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
 from autotune.params import Choice, ParamSpec, Scalar
-from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
+from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
 from autotune.passes._registry import register_pass
 
 __all__ = ["OrtDynamicInt8"]
@@ -48,9 +47,7 @@ class OrtDynamicInt8(Pass):
 
         logging.getLogger().setLevel(logging.ERROR)  # it warns on the root logger about pre-processing
 
-        for item in source.path.iterdir():
-            if item.is_file() and not item.name.startswith(("model.onnx", "autotune-", "build.log")):
-                shutil.copy2(item, out / item.name)
+        copy_companions(source.path, out)
         quantize_dynamic(
             source.path / "model.onnx",
             out / "model.onnx",
