@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -19,17 +20,28 @@ __all__ = ["Cache", "CacheEntry", "library_versions"]
 
 CACHE_SCHEMA = 1
 _META = "autotune-meta.json"
-# Libraries whose version can change what a step writes.
-_LIBRARIES = ("torch", "transformers", "peft", "onnxruntime", "onnxruntime-genai", "onnx", "gguf")
+# Libraries whose version can change what a step writes: distribution -> the module to ask
+# instead (None: the distribution's metadata). GPU machines install onnxruntime-gpu and
+# onnxruntime-genai-cuda beside (and ahead of) the CPU distributions of the same modules, so
+# those two are asked what actually imports.
+_LIBRARIES: dict[str, str | None] = {
+    "torch": None,
+    "transformers": None,
+    "peft": None,
+    "onnxruntime": "onnxruntime",
+    "onnxruntime-genai": "onnxruntime_genai",
+    "onnx": None,
+    "gguf": None,
+}
 
 
 @memoize
 def library_versions() -> dict[str, str]:
     out = {}
-    for name in _LIBRARIES:
+    for name, module in _LIBRARIES.items():
         try:
-            out[name] = version(name)
-        except PackageNotFoundError:
+            out[name] = str(importlib.import_module(module).__version__) if module else version(name)
+        except (ImportError, PackageNotFoundError):
             out[name] = "absent"
     return out
 

@@ -12,6 +12,7 @@ an evaluation needs them.
 from . import stats
 from ._base import EvalTask, Evaluator, EvaluatorError, Method, ModelArtifact, Placement
 from ._constrained import Choice, Decoder, candidate_sequences, choose_label
+from ._genai_config import provider_options
 from ._registry import evaluator_names, get_evaluator, register_evaluator
 from ._scoring import Backend, Scorer, choose, score_labels
 from .accuracy import AccuracyEvaluator, evaluate_hf_model, predict_labels
@@ -43,6 +44,7 @@ __all__ = [
     "get_evaluator",
     "paired_test",
     "predict_labels",
+    "provider_options",
     "register_evaluator",
     "score_labels",
     "stats",

@@ -13,6 +13,7 @@ import onnxruntime_genai as og  # type: ignore[import-untyped]
 
 from ._base import EvaluatorError, Method
 from ._constrained import Choice, candidate_sequences
+from ._genai_config import provider_options
 from ._scoring import choose
 
 
@@ -42,13 +43,16 @@ def load_genai(path: Path, provider: str) -> GenaiSession:
     """Load an ORT GenAI folder to run on ``provider``, a name ``og.Config.append_provider``
     takes ("cuda", "dml", ...); "" keeps ONNX Runtime's default CPU provider.
 
-    The providers in genai_config.json are replaced, so the folder runs where the caller says.
+    The providers in genai_config.json are replaced, so the folder runs where the caller says;
+    the options the folder gives that provider (CUDA graphs, say) are kept.
     """
     try:
         config = og.Config(str(path))
         config.clear_providers()
         if provider:
             config.append_provider(provider)
+            for key, value in provider_options(path, provider).items():
+                config.set_provider_option(provider, key, value)
         model = og.Model(config)
         return GenaiSession(model, og.Tokenizer(model))
     except Exception as exc:  # og raises bare RuntimeError/OSError with long native messages
@@ -124,11 +128,11 @@ def predict_genai(
 
 
 def runtime_versions() -> dict[str, str]:
-    """Versions of onnxruntime (whichever distribution provides it) and onnxruntime_genai."""
-    from importlib import metadata
+    """Versions of the onnxruntime and onnxruntime_genai modules that run (a GPU machine may hold
+    onnxruntime-gpu ahead of a CPU onnxruntime: the module, not a distribution, says which)."""
+    import onnxruntime
 
-    ort = "unknown"
-    for dist in metadata.packages_distributions().get("onnxruntime", []):
-        ort = metadata.version(dist)
-        break
-    return {"onnxruntime": ort, "onnxruntime_genai": str(getattr(og, "__version__", "unknown"))}
+    return {
+        "onnxruntime": str(getattr(onnxruntime, "__version__", "unknown")),
+        "onnxruntime_genai": str(getattr(og, "__version__", "unknown")),
+    }

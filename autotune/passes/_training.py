@@ -116,6 +116,8 @@ def train(
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
         torch.set_rng_state(resume["rng"])
+        if "cuda_rng" in resume:  # dropout on a GPU draws from the device's generator
+            torch.cuda.set_rng_state(resume["cuda_rng"])
         losses = list(resume["losses"])
     if not 0 <= first <= end:
         raise ValueError(f"cannot resume at step {first} and stop at step {end}")
@@ -154,6 +156,7 @@ def train(
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
             "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if device.startswith("cuda") else {}),
             "losses": losses,
         },
     }

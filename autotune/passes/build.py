@@ -23,6 +23,7 @@ __all__ = [
     "matmul_nodes",
     "matmulnbits_attributes",
     "set_session_threads",
+    "verify_provider_options",
     "verify_recipe",
 ]
 
@@ -149,6 +150,20 @@ def verify_kv_cache(model_dir: Path, scheme: str) -> dict[str, Any]:
             f"model builder ignored kv_cache_quant={scheme} (attention cache bits {sorted(bits)})"
         )
     return {"scheme": scheme, "attention_nodes": len(attention), "bits": want}
+
+
+def verify_provider_options(model_dir: Path, params: Mapping[str, Scalar], provider: str) -> dict[str, str]:
+    """The provider options the built genai_config.json carries; a target-only option the
+    builder did not write as asked fails the build."""
+    from evaluators import provider_options
+
+    written = provider_options(model_dir, provider)
+    for name in _TARGET_ONLY:
+        if name in params and written.get(name, "0") != ("1" if params[name] else "0"):
+            raise StepFailed(
+                f"the builder wrote {name}={written.get(name)!r} for {provider}, asked {params[name]}"
+            )
+    return written
 
 
 def _lm_head(nodes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -347,6 +362,8 @@ class Build(Pass):
             facts["session_options"] = set_session_threads(out, threads)
         if precision in _QUANTIZED:
             facts["matmulnbits"] = self._verify(out, params)
+        if ctx.target.builder_options:
+            facts["provider_options"] = verify_provider_options(out, params, ctx.target.genai_provider)
         if kv_scales is not None:
             facts["kv_cache"] = verify_kv_cache(out, str(params["kv_cache_quant"]))
         return facts

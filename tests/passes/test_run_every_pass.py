@@ -69,8 +69,9 @@ def small_params(cls: type[Pass], forced: Mapping[str, Scalar] = {}) -> dict[str
 class Tiny:
     """The tiny model and data, and each artifact made once, by the first pass that makes its kind."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, target: str = "cpu") -> None:
         raw = tiny_raw()
+        self.target = TARGETS[target]
         space = Space.model_validate(raw)
         self.root = root
         self.model: PreparedModel = prepare_model(space.model, Cache(root / "cache"), REPO)
@@ -78,7 +79,7 @@ class Tiny:
         self.made: dict[tuple[str, str], tuple[Artifact, dict[str, dict[str, Scalar]]]] = {}
 
     def ctx(self, upstream: Mapping[str, Mapping[str, Scalar]]) -> PassContext:
-        return PassContext(self.model, self.data, TARGETS["cpu"], 0, upstream)
+        return PassContext(self.model, self.data, self.target, 0, upstream)
 
     def run(
         self, name: str, params: dict[str, Scalar], source: Artifact, upstream: dict[str, dict[str, Scalar]]
