@@ -134,8 +134,14 @@ def _tokenizer_source(spec: ModelSpec, base_dir: Path) -> tuple[str, str | None,
 
 
 def _build_random(
-    config: dict[str, Any], seed: int, tokenizer: tuple[str, str | None, str], out: Path
+    config: dict[str, Any],
+    seed: int,
+    tokenizer: tuple[str, str | None, str],
+    out: Path,
+    dtype: str = "float32",
 ) -> dict[str, Any]:
+    """A model of ``config`` with random weights (drawn in float32 from ``seed``, stored in
+    ``dtype``) and the given tokenizer, saved as a plain HF folder."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -151,7 +157,7 @@ def _build_random(
     cfg = AutoConfig.for_model(model_type, **fields)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    model.save_pretrained(out)
+    model.to(getattr(torch, dtype)).save_pretrained(out)
     tok.save_pretrained(out)
     return {"parameters": sum(p.numel() for p in model.parameters())}
 
@@ -184,8 +190,13 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
     random = spec.random
     assert random is not None
     tok = _tokenizer_source(random.tokenizer, base_dir)
-    key = cache.key("model", random=random.config, seed=random.seed, tokenizer=tok[2])
-    art = cache.produce("model", key, lambda out: _build_random(random.config, random.seed, tok, out))
+    parts: dict[str, Any] = {"random": random.config, "seed": random.seed, "tokenizer": tok[2]}
+    if random.dtype != "float32":  # keys of float32 models stay what they were
+        parts["dtype"] = random.dtype
+    key = cache.key("model", **parts)
+    art = cache.produce(
+        "model", key, lambda out: _build_random(random.config, random.seed, tok, out, random.dtype)
+    )
     return PreparedModel(str(art.path), f"random-{random.config['model_type']}", key, trust)
 
 

@@ -53,6 +53,9 @@ class RandomModelSpec(_Strict):
     config: dict[str, Any] = Field(description="a transformers config; must name model_type")
     tokenizer: ModelSpec
     seed: int = 0
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="the dtype the weights are stored in (bfloat16 halves a large model)"
+    )
 
     @field_validator("config")
     @classmethod

@@ -46,6 +46,10 @@ def load_genai(path: Path, provider: str) -> GenaiSession:
     The providers in genai_config.json are replaced, so the folder runs where the caller says;
     the options the folder gives that provider (CUDA graphs, say) are kept.
     """
+    if provider:
+        # onnxruntime-gpu finds the CUDA libraries (cuBLAS, cuDNN) of the pip-installed toolkit
+        # only once a process has loaded them; importing torch does, as it links them
+        import torch  # noqa: F401
     try:
         config = og.Config(str(path))
         config.clear_providers()

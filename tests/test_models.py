@@ -60,3 +60,19 @@ def test_chat_template_prompt_ends_at_the_answer(tmp_path: Path) -> None:
     prompt = fmt.render("I won!", tok)
     assert "Tone of: I won!" in prompt and "Answer with one word." in prompt
     assert prompt.rstrip().endswith("assistant")  # SmolLM2's template opens the assistant turn
+
+
+def test_a_random_model_is_stored_in_its_dtype(tmp_path: Path) -> None:
+    import torch
+    from safetensors import safe_open
+
+    raw = tiny_raw()["model"]
+    cache = Cache(tmp_path / "cache")
+    fp32 = prepare_model(ModelSpec.model_validate(raw), cache, tmp_path)
+    raw["random"]["dtype"] = "bfloat16"
+    bf16 = prepare_model(ModelSpec.model_validate(raw), cache, tmp_path)
+    assert bf16.fingerprint != fp32.fingerprint
+    for model, want in ((fp32, torch.float32), (bf16, torch.bfloat16)):
+        (weights,) = Path(model.path).glob("*.safetensors")
+        with safe_open(str(weights), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {want}  # noqa: SIM118

@@ -14,7 +14,8 @@ __all__ = ["Merge"]
 
 
 class Merge(Pass):
-    """Fold the adapter's low-rank update into the base weights (full precision, fp32 on CPU)."""
+    """Fold the adapter's low-rank update into the base weights, on the CPU, in the dtype the base
+    is stored in (fp32 for the converted GGUF models; a bf16 base stays bf16, half the disk)."""
 
     name = "merge"
     input_kind = "adapter"
@@ -24,12 +25,11 @@ class Merge(Pass):
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
-        import torch
         from peft import PeftModel
 
         from autotune.models import load_causal_lm, load_tokenizer
 
-        base = load_causal_lm(ctx.model, dtype=torch.float32)
+        base = load_causal_lm(ctx.model, dtype="auto")
         merged = PeftModel.from_pretrained(base, str(source.path)).merge_and_unload()
         merged.save_pretrained(out)
         load_tokenizer(ctx.model.path, ctx.model.trust_remote_code).save_pretrained(out)

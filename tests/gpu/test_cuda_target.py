@@ -89,12 +89,12 @@ def test_cuda_build_runs_in_genai_cuda(
     hf = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32).eval()
     with torch.no_grad():
         want = hf(torch.tensor([ids])).logits[0, -1].numpy()
-    # the same model: the runtime's next-token ranking agrees with PyTorch's at the top
+    # the same model: the runtime's logits follow PyTorch's (a random model has near-ties, so the
+    # top token is checked against PyTorch's top five, not for equality)
+    assert int(np.argmax(got)) in np.argsort(want)[-5:]
+    assert np.corrcoef(got, want)[0, 1] > (0.9 if precision == "int4" else 0.99)
     if precision != "int4":
-        assert int(np.argmax(got)) == int(np.argmax(want))
         assert np.max(np.abs(got - want)) < 0.05 * max(1.0, float(np.max(np.abs(want))))
-    else:
-        assert np.corrcoef(got, want)[0, 1] > 0.9
 
 
 def test_tiny_study_on_cuda(tmp_path: Path) -> None:
