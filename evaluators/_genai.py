@@ -25,7 +25,14 @@ class GenaiSession:
     tokenizer: Any
 
     def encode(self, text: str) -> list[int]:
-        return [int(i) for i in self.tokenizer.encode(text)]
+        ids = [int(i) for i in self.tokenizer.encode(text)]
+        if any(i < 0 for i in ids):  # a piece its tokenizer.json reading left without an id
+            raise EvaluatorError(
+                f"ORT GenAI's tokenizer gave no id to parts of {text[:40]!r}: it misreads this "
+                "folder's tokenizer.json (seen with SmolLM2's GGUF converted by transformers 5.17; "
+                "5.24 converts it right)"
+            )
+        return ids
 
     def eos_id(self) -> int:
         ids = list(self.tokenizer.eos_token_ids)

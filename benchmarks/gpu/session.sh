@@ -12,7 +12,7 @@ WORK="${AUTOTUNE_GPU_WORK:-/root/autotune-work}"
 mkdir -p "$OUT" "$WORK"
 
 stage_tests() {  # the gpu-marked tests (LoRA, QLoRA, -e cuda builds in ORT GenAI CUDA, a tiny study)
-    timeout 300 python3 -m pytest -m gpu tests/gpu -q -p no:cacheprovider -x 2>&1 | tee "$OUT/gpu-tests.log"
+    timeout 240 python3 -m pytest -m gpu tests/gpu -q -p no:cacheprovider -x 2>&1 | tee "$OUT/gpu-tests.log"
 }
 
 stage_lora() {  # LoRA / QLoRA training speed and MFU on a Phi-3-mini-shaped model
