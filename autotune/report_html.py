@@ -195,12 +195,24 @@ def _objective_value(i: int, trial: optuna.trial.FrozenTrial) -> float:
     return float(trial.values[i])
 
 
+def _varying_params(study: optuna.Study) -> list[str]:
+    """Parameters every complete trial has (Optuna's own choice) that took more than one value
+    there: a parameter held constant explains nothing, yet fANOVA can hand it a share."""
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    common = set.intersection(*(set(t.params) for t in trials)) if trials else set()
+    return sorted(name for name in common if len({repr(t.params[name]) for t in trials}) > 1)
+
+
 def _importances(study: optuna.Study, space: Space) -> list[tuple[str, go.Figure | None]]:
     out: list[tuple[str, go.Figure | None]] = []
+    varying = _varying_params(study)
     for i, o in enumerate(space.objectives):
+        if not varying:
+            out.append((o.metric, None))
+            continue
         try:
             fig = optuna.visualization.plot_param_importances(
-                study, target=partial(_objective_value, i), target_name=o.metric
+                study, target=partial(_objective_value, i), target_name=o.metric, params=varying
             )
             fig.update_layout(title=f"Parameter importance for {o.metric}", height=360)
             out.append((o.metric, fig))

@@ -172,3 +172,22 @@ def test_report_in_headless_chromium(tiny_study: Path, tmp_path: Path) -> None:
         again = [page.locator("#trials tbody tr").nth(i).locator("td").first.inner_text() for i in range(3)]
         assert first == ["0", "1", "2"] and again == ["2", "1", "0"]
         browser.close()
+
+
+def test_importance_leaves_out_parameters_that_never_varied() -> None:
+    """A build sweep runs many trials on one fine-tune: its learning rate never varies there and
+    explains nothing, so the importance plot must not give it a share."""
+    import optuna
+
+    from autotune.report_html import _varying_params
+
+    study = optuna.create_study(directions=["maximize"])
+    for i in range(6):
+        study.enqueue_trial({"lora.learning_rate": 0.003, "build.precision": ["int4", "fp16"][i % 2]})
+        t = study.ask()
+        t.suggest_float("lora.learning_rate", 1e-4, 1e-2, log=True)
+        t.suggest_categorical("build.precision", ["int4", "fp16"])
+        if i < 5:
+            t.suggest_int("only.some", 1, 3)
+        study.tell(t, float(i % 2))
+    assert _varying_params(study) == ["build.precision"]
