@@ -27,6 +27,23 @@ def _target_modules(value: Scalar) -> str | list[str]:
     return _ALL_LINEAR if text == _ALL_LINEAR else text.split(",")
 
 
+def _compile_layers(model: Any) -> None:
+    """Compile each decoder layer of a peft model in place ("regional" compilation: the layers
+    share one graph). The embedding output is made to require grad so that the first layer sees
+    the same input as the others and needs no graph of its own (measured on the H200 with a
+    Phi-3-mini-shaped model: 26.6k tokens/s, 55% of the bf16 matmul rate, against 17.2k
+    uncompiled; benchmarks/gpu/lora_speed.py)."""
+    import torch
+
+    base = model.get_base_model()
+    layers = getattr(getattr(base, "model", None), "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise InvalidCombination(f"lora.compile: no decoder layers found in {type(base).__name__}")
+    base.enable_input_require_grads()
+    for layer in layers:
+        layer.compile()
+
+
 # Olive's LoRA keys (both schemas) <-> autotune lora parameters.
 _LORA_OLIVE = OliveMapping(
     type="LoRA",
@@ -38,6 +55,7 @@ _LORA_OLIVE = OliveMapping(
         "batch_size": "per_device_train_batch_size",
         "max_grad_norm": "max_grad_norm",
         "warmup_ratio": "warmup_ratio",
+        "compile": "torch_compile",
     },
 )
 
@@ -96,6 +114,13 @@ class LoRA(Pass):
         ),
         ParamSpec("max_length", "int", 256, "longest tokenized example kept", minimum=8),
         ParamSpec("max_grad_norm", "float", 1.0, "gradient clipping norm", minimum=0.0),
+        ParamSpec(
+            "compile",
+            "bool",
+            False,
+            "torch.compile each decoder layer (one compile serves them all): faster steps on a GPU "
+            "at larger batches, after a compile's seconds",
+        ),
     )
     olive: ClassVar[OliveMapping | None] = _LORA_OLIVE
 
@@ -137,6 +162,8 @@ class LoRA(Pass):
             resume = torch.load(rung.resume / _STATE, weights_only=True)
         else:
             model = self._wrap(model, params)
+        if params.get("compile"):
+            _compile_layers(model)
         encoded = encode_examples(ctx.data.train, ctx.data.prompt, tokenizer, int(params["max_length"]))
         history = train(
             model,

@@ -40,6 +40,7 @@ def test_both_schemas_map_to_the_same_plan() -> None:
             "steps": 10,
             "max_grad_norm": 0.3,
             "warmup_ratio": 0.1,  # not in the config: the pass's default, not searched
+            "compile": False,  # not in the config: torch_compile's default
         }
     )
     assert old["passes"]["build"] == new["passes"]["build"]
