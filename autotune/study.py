@@ -45,15 +45,15 @@ def pick_target(loaded: LoadedSpace, name: str | None) -> Target:
         if name not in names:
             raise AutotuneError(f"--target {name}: the space declares only {', '.join(names)}")
         target = get_target(name)
-        if not target.available():
-            raise AutotuneError(
-                f"--target {name}: not available on this machine (no {target.execution_provider})"
-            )
+        if lacks := target.missing():
+            raise AutotuneError(f"--target {name}: not available on this machine: {lacks}")
         return target
+    reasons = []
     for n in names:  # the first declared target this machine can run
-        if TARGETS[n].available():
+        if not (lacks := TARGETS[n].missing()):
             return TARGETS[n]
-    raise AutotuneError(f"none of the space's targets ({', '.join(names)}) runs on this machine")
+        reasons.append(f"{n}: {lacks}")
+    raise AutotuneError(f"none of the space's targets runs on this machine ({'; '.join(reasons)})")
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: TrialOutcome) -> None:

@@ -33,6 +33,7 @@ class Target:
     olive_providers: tuple[str, ...]  # Olive execution providers that mean this target
     # build-pass parameters (model builder extra options) that only this target accepts
     builder_options: frozenset[str] = frozenset()
+    install_hint: str = ""  # how to get the runtime packages the target needs
 
     def placement(self) -> Placement:
         """Where evaluators run an artifact for this target (its torch device and GenAI provider)."""
@@ -42,12 +43,22 @@ class Target:
 
     def available(self) -> bool:
         """Whether this machine can run the target now: its ORT provider and its torch device."""
+        return not self.missing()
+
+    def missing(self) -> str:
+        """What this machine lacks to run the target ("" when nothing): its torch device, its
+        ONNX Runtime provider."""
         import onnxruntime as ort
         import torch
 
+        lacks = []
         backend = getattr(torch, self.device, None)
-        has_device = bool(backend is not None and backend.is_available())
-        return has_device and self.execution_provider in ort.get_available_providers()
+        if not (backend is not None and backend.is_available()):
+            lacks.append(f"no {self.device} device visible to torch")
+        if self.execution_provider not in ort.get_available_providers():
+            hint = f" ({self.install_hint})" if self.install_hint else ""
+            lacks.append(f"onnxruntime has no {self.execution_provider}{hint}")
+        return "; ".join(lacks)
 
 
 TARGETS: dict[str, Target] = {
@@ -75,6 +86,8 @@ TARGETS: dict[str, Target] = {
             olive_device="gpu",
             olive_providers=("CUDAExecutionProvider",),
             builder_options=frozenset({"enable_cuda_graph"}),
+            install_hint="pip install onnxruntime-gpu onnxruntime-genai-cuda in place of onnxruntime "
+            "and onnxruntime-genai",
         ),
     )
 }

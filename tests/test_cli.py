@@ -84,6 +84,17 @@ def test_bad_override_and_target(tmp_path: Path) -> None:
     assert "declares only cpu" in one_line_error(run("--space", space, "--out", out, "--target", "cuda"))
 
 
+def test_a_target_this_machine_lacks_is_named_with_what_is_missing(tmp_path: Path) -> None:
+    from autotune.targets import TARGETS
+
+    if TARGETS["cuda"].available():
+        pytest.skip("this machine runs the cuda target")
+    space = str(write_space(tmp_path / "s.yaml", tiny_raw(targets=["cuda"])))
+    msg = one_line_error(run("--space", space, "--out", str(tmp_path / "o")))
+    assert "none of the space's targets runs on this machine (cuda: " in msg
+    assert "CUDAExecutionProvider (pip install onnxruntime-gpu" in msg
+
+
 def test_report_and_predict_on_wrong_folders(tmp_path: Path) -> None:
     assert "not an autotune output folder" in one_line_error(run("report", str(tmp_path)))
     assert "not an exported model" in one_line_error(run("predict", "--model", str(tmp_path), "hi"))

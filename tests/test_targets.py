@@ -28,6 +28,10 @@ def test_each_target_is_complete_and_consistent(name: str) -> None:
         t.execution_provider in ort.get_available_providers() and getattr(torch, t.device).is_available()
     )
     assert t.available() == expected
+    # and what it lacks is said in words: the device, the provider (with how to get it)
+    lacks = t.missing()
+    assert ("device visible to torch" in lacks) == (not getattr(torch, t.device).is_available())
+    assert (t.execution_provider in lacks) == (t.execution_provider not in ort.get_available_providers())
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
