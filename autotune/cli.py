@@ -15,11 +15,14 @@ from autotune.errors import AutotuneError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rich.console import Console
+
     from autotune.olive import OliveWorkflow
     from autotune.report import Report
     from autotune.space_file import LoadedSpace
+    from autotune.targets import Target
 
-SUBCOMMANDS = ("run", "report", "export", "predict", "validate")
+SUBCOMMANDS = ("run", "report", "export", "predict", "validate", "worker", "status")
 RUN_FILE = "run.json"
 
 
@@ -36,7 +39,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autotune",
         description="Search fine-tuning, ONNX build and quantization settings of a small language "
-        "model; report the feasible Pareto front. Subcommands: report, export, predict, validate.",
+        "model; report the feasible Pareto front. Subcommands: report, export, predict, validate, "
+        "worker, status.",
     )
     p.add_argument(
         "--space",
@@ -93,11 +97,9 @@ def _run_parser() -> argparse.ArgumentParser:
 def _cmd_run(argv: list[str]) -> int:
     from rich.console import Console
 
-    from autotune.report import build_report, print_report, write_report
-    from autotune.report_html import write_html_report
     from autotune.space_file import load_space
     from autotune.storage import default_storage
-    from autotune.study import pick_target, run_study
+    from autotune.study import pick_target
 
     parser = _run_parser()
     args = parser.parse_args(argv)
@@ -120,6 +122,25 @@ def _cmd_run(argv: list[str]) -> int:
     target = pick_target(loaded, args.target)
     out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
     storage = args.storage or default_storage(out)
+    return run_and_report(loaded, target, out, storage, console, quiet=args.quiet, olive=olive)
+
+
+def run_and_report(
+    loaded: LoadedSpace,
+    target: Target,
+    out: Path,
+    storage: str,
+    console: Console,
+    *,
+    quiet: bool,
+    olive: OliveWorkflow | None = None,
+) -> int:
+    """Run (or join) the study of ``loaded`` on ``target`` in ``storage`` with ``out`` as this
+    machine's folder (run.json, cache, reports); print and write the report."""
+    from autotune.report import build_report, print_report, write_report
+    from autotune.report_html import write_html_report
+    from autotune.study import run_study
+
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_FILE).write_text(
@@ -135,7 +156,7 @@ def _cmd_run(argv: list[str]) -> int:
     )
     from autotune.progress import make_reporter
 
-    reporter = make_reporter(console, quiet=args.quiet)
+    reporter = make_reporter(console, quiet=quiet)
     try:
         result = run_study(loaded, out_dir=out, storage=storage, target=target, reporter=reporter)
     finally:
@@ -302,12 +323,16 @@ def _fmt(values: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
+    from autotune.workers import cmd_status, cmd_worker
+
     commands = {
         "report": _cmd_report,
         "export": _cmd_export,
         "predict": _cmd_predict,
         "validate": _cmd_validate,
         "run": _cmd_run,
+        "worker": cmd_worker,
+        "status": cmd_status,
     }
     try:
         if argv and argv[0] in commands:

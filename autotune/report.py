@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autotune.convergence import ENDED_ATTR
 from autotune.space import Constraint, Space
+from autotune.storage import lost_reason, retried_numbers
 from autotune.winner import choose_winner
 
 __all__ = ["CONFIRM_ATTR", "Report", "TrialRow", "build_report", "print_report", "write_report"]
@@ -97,7 +98,7 @@ class Report:
         return next(r for r in self.rows if r.number == number)
 
 
-def _row(t: FrozenTrial, space: Space, confirm: dict[str, Any] | None) -> TrialRow:
+def _row(t: FrozenTrial, space: Space, confirm: dict[str, Any] | None, retried: set[int]) -> TrialRow:
     plan = t.user_attrs.get("plan") or {}
     params = {f"{p}.{k}": v for p, vals in (plan.get("params") or {}).items() for k, v in vals.items()}
     cons = {k: float(v) for k, v in t.constraints.items()} if t.state == TrialState.COMPLETE else {}
@@ -112,7 +113,7 @@ def _row(t: FrozenTrial, space: Space, confirm: dict[str, Any] | None) -> TrialR
         chain=">".join(plan.get("chain", [])),
         params=params,
         metrics=metrics,
-        reason=t.user_attrs.get("reason"),
+        reason=t.user_attrs.get("reason") or lost_reason(t, retried),
         seconds=t.user_attrs.get("seconds"),
         steps=list(t.user_attrs.get("steps") or []),
         feasible=all(v <= 0 for v in cons.values()) if t.state == TrialState.COMPLETE else None,
@@ -142,8 +143,9 @@ def _closest(rows: list[TrialRow], space: Space) -> TrialRow:
 def build_report(study: optuna.Study, space: Space) -> Report:
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
+    retried = retried_numbers(trials)
     rows = [
-        _row(t, space, attrs.get(f"{CONFIRM_ATTR}{t.number}"))
+        _row(t, space, attrs.get(f"{CONFIRM_ATTR}{t.number}"), retried)
         for t in trials
         if t.state != TrialState.WAITING
     ]

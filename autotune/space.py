@@ -24,6 +24,7 @@ __all__ = [
     "Constraint",
     "DataSpec",
     "Fidelity",
+    "Heartbeat",
     "ModelSpec",
     "Objective",
     "Space",
@@ -252,6 +253,22 @@ class Fidelity(_Strict):
         return v
 
 
+class Heartbeat(_Strict):
+    """How workers on any machine tell each other they are alive (Optuna's RDB heartbeats)."""
+
+    interval: int = Field(20, ge=1, description="seconds between a running trial's heartbeats")
+    grace: int = Field(
+        60, ge=2, description="seconds without a heartbeat after which the trial's worker counts as lost"
+    )
+    max_retry: int = Field(2, ge=0, description="times a lost worker's trial is run again")
+
+    @model_validator(mode="after")
+    def _grace_covers_beats(self) -> Heartbeat:
+        if self.grace <= self.interval:
+            raise ValueError(f"grace ({self.grace} s) must be longer than interval ({self.interval} s)")
+        return self
+
+
 class StudySpec(_Strict):
     name: str | None = None
     n_trials: int = Field(10, ge=1)
@@ -269,6 +286,10 @@ class StudySpec(_Strict):
     )
     stop: StopRule | None = Field(
         None, description="stop early when the winner has not moved beyond noise (off by default)"
+    )
+    heartbeat: Heartbeat = Field(
+        default_factory=Heartbeat,
+        description="a trial whose worker stops beating for grace seconds is failed and re-run",
     )
 
 

@@ -1,24 +1,48 @@
-"""Where a study lives: opening or creating it in its storage (SQLite or PostgreSQL), the space
-digest that refuses a resume from a different space, and recovering the trials of dead workers."""
+"""Where a study lives: opening or creating it in its storage (SQLite, PostgreSQL or a journal
+file), the space digest that refuses a resume from a different space, and the heartbeats by which
+a trial whose worker died, on any machine, is failed and run again.
+
+Workers stay alive to each other through Optuna's own RDB heartbeats: each running trial records
+one every ``study.heartbeat.interval`` seconds; a RUNNING trial with none for ``grace`` seconds is
+failed by the next worker that looks (before each ask) and re-queued by Optuna's retry callback,
+at most ``max_retry`` times. A journal file (``journal:PATH``) has no heartbeat: a worker that dies
+there leaves its trial RUNNING, and ``autotune status`` shows it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import time
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import AutotuneError
 from autotune.sampler import make_sampler
+from autotune.space import Heartbeat
 from autotune.space_file import LoadedSpace
 from autotune.targets import Target
 
-__all__ = ["INTERRUPTED", "counted_trials", "default_storage", "open_study", "recover"]
+__all__ = [
+    "INTERRUPTED",
+    "JOURNAL",
+    "counted_trials",
+    "default_storage",
+    "fail_lost_trials",
+    "heartbeat",
+    "lost_reason",
+    "make_storage",
+    "open_study",
+    "retried_numbers",
+]
+
+JOURNAL = "journal:"  # a storage URL prefix: an Optuna journal file, no database
 
 # The user attribute of a trial cut by an interruption: it does not count towards n_trials.
 INTERRUPTED = "interrupted"
@@ -36,6 +60,27 @@ def _space_digest(loaded: LoadedSpace) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def make_storage(url: str, beat: Heartbeat | None = None) -> BaseStorage:
+    """The Optuna storage of ``url``: a journal file (``journal:PATH``), or a database (SQLite,
+    PostgreSQL) with heartbeats and the retry of lost trials."""
+    if url.startswith(JOURNAL):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = url[len(JOURNAL) :]
+        if not path:
+            raise AutotuneError("storage journal:PATH needs the journal file's path")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    beat = beat or Heartbeat()
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=beat.interval,
+        grace_period=beat.grace,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=beat.max_retry),
+    )
+
+
 def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: bool = True) -> optuna.Study:
     """The study of ``loaded`` on ``target``: created (or resumed) unless ``create`` is False; an
     AutotuneError when the storage cannot be opened or holds a study of a different space."""
@@ -44,11 +89,12 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for attempt in range(5):
         try:
+            backend = make_storage(storage, space.study.heartbeat)
             if not create:
-                return optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(space))
+                return optuna.load_study(study_name=name, storage=backend, sampler=make_sampler(space))
             study = optuna.create_study(
                 study_name=name,
-                storage=storage,
+                storage=backend,
                 sampler=make_sampler(space),
                 load_if_exists=True,
                 directions=[o.direction for o in space.objectives],
@@ -85,37 +131,47 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
     return study
 
 
-def recover(study: optuna.Study) -> None:
-    """Mark trials left RUNNING by a dead process of this host as failed (interrupted)."""
-    host = socket.gethostname()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
-            continue
-        # Optuna has no public way to annotate another process's trial; attrs go first, since a
-        # finished trial can no longer be written.
-        study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
-        study._storage.set_trial_user_attr(t._trial_id, "reason", "interrupted (process ended)")
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(t.params, skip_if_exists=False)
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Beat for ``trial`` while the block runs, when the storage has heartbeats. Optuna's own
+    thread, the one its ``optimize`` runs; ask-and-tell has no public hook for it."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    with get_heartbeat_thread(trial._trial_id, study._storage):
+        yield
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def fail_lost_trials(study: optuna.Study) -> None:
+    """Fail the RUNNING trials whose worker stopped beating for the grace period (on any machine)
+    and re-queue each, up to the retry limit: Optuna's ``fail_stale_trials``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of the trials lost with their worker and queued again (their reruns name them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+
+
+def lost_reason(trial: FrozenTrial, retried: set[int]) -> str | None:
+    """Why a failed trial that recorded no reason failed: its worker was lost."""
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("reason"):
+        return None
+    host, pid = trial.user_attrs.get("host", "?"), trial.user_attrs.get("pid", "?")
+    rerun = "run again" if trial.number in retried else "not run again (retry limit reached)"
+    return f"worker lost (host {host}, pid {pid}: no heartbeat within the grace period); {rerun}"
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards n_trials: finished or running, not those cut by an interruption."""
+    """Trials that count towards n_trials: finished or running, not those cut by an interruption
+    nor those lost with their worker and queued again (their rerun counts)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
     return sum(
         1
-        for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and not t.user_attrs.get(INTERRUPTED)
+        for t in trials
+        if t.state != TrialState.WAITING and not t.user_attrs.get(INTERRUPTED) and t.number not in retried
     )

@@ -24,7 +24,14 @@ from autotune.report import build_report
 from autotune.runner import Promote, TrialOutcome, TrialRunner
 from autotune.space import Space
 from autotune.space_file import LoadedSpace
-from autotune.storage import INTERRUPTED, counted_trials, default_storage, open_study, recover
+from autotune.storage import (
+    INTERRUPTED,
+    counted_trials,
+    default_storage,
+    fail_lost_trials,
+    heartbeat,
+    open_study,
+)
 from autotune.targets import TARGETS, Target, get_target
 
 __all__ = ["StudyRun", "pick_target", "run_study"]
@@ -95,7 +102,7 @@ def run_study(
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(out_dir)
     study = open_study(loaded, storage, target)
-    recover(study)
+    fail_lost_trials(study)
     start = time.perf_counter()
     cache = Cache(out_dir / "cache")
     runner: TrialRunner | None = None
@@ -159,17 +166,21 @@ def _loop(
         if space.study.stop and _converged(study, space, reporter):
             ending = "converged"
             break
+        fail_lost_trials(study)  # a worker lost on any machine: its trial is failed and queued again
+        if counted_trials(study) >= space.study.n_trials:
+            break
         trial = study.ask()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
         try:
-            plan = plan_trial(trial, loaded, target)
-            trial.set_user_attr("plan", plan.to_dict())
-            reporter.trial_started(trial.number, plan.describe(varying))
-            t0 = time.perf_counter()
-            outcome = runner.run(plan, _promoter(study, trial, space))
-            trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
-            _tell(study, trial, space, outcome)
+            with heartbeat(study, trial):
+                trial.set_user_attr("host", socket.gethostname())
+                trial.set_user_attr("pid", os.getpid())
+                plan = plan_trial(trial, loaded, target)
+                trial.set_user_attr("plan", plan.to_dict())
+                reporter.trial_started(trial.number, plan.describe(varying))
+                t0 = time.perf_counter()
+                outcome = runner.run(plan, _promoter(study, trial, space))
+                trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
+                _tell(study, trial, space, outcome)
         except KeyboardInterrupt:
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr("reason", "interrupted by the user")

@@ -97,3 +97,78 @@ def test_unreachable_server_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err.strip()
     assert err.startswith("autotune: error: storage postgresql://") and "cannot open it" in err
     assert len(err.splitlines()) == 1
+
+
+def _spawn(args: list[str], out: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "autotune.cli", *args, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for_study(url: str, name: str, proc: subprocess.Popen[str]) -> None:
+    import time
+
+    for _ in range(600):
+        if name in optuna.get_all_study_names(storage=url):
+            return
+        assert proc.poll() is None, "the first worker ended before making its study"
+        time.sleep(0.2)
+    raise AssertionError(f"no study {name} after 120 s")
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_three_workers_lose_none_and_repeat_none(postgres_url: str, tmp_path: Path) -> None:
+    """One worker starts the study, two join it with `autotune worker`: every trial ends complete,
+    each ran once, and the study holds the trials asked for (plus at most one per late joiner)."""
+    raw = tiny_raw(study__name="three")
+    space = write_space(tmp_path / "tiny.yaml", raw)
+    args = ["--space", str(space), "--storage", postgres_url, "--n-trials", "6", "--quiet"]
+    first = _spawn(args, tmp_path / "a")
+    _wait_for_study(postgres_url, "three", first)
+    joined = [
+        _spawn(["worker", "--storage", postgres_url, "--study", "three", "--quiet"], tmp_path / name)
+        for name in ("b", "c")
+    ]
+    outputs = [w.communicate(timeout=900)[0] for w in (first, *joined)]
+    assert [w.returncode for w in (first, *joined)] == [0, 0, 0], outputs
+    trials = optuna.load_study(study_name="three", storage=postgres_url).get_trials()
+    assert 6 <= len(trials) <= 8
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [t.state for t in trials]
+    runs = [(t.user_attrs["host"], t.user_attrs["pid"], t.number) for t in trials]
+    assert len(set(runs)) == len(runs)  # no trial recorded twice
+    assert len({(h, p) for h, p, _ in runs}) >= 2, "the joiners ran trials"
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_killed_workers_trial_is_run_again_by_another(postgres_url: str, tmp_path: Path) -> None:
+    """SIGKILL a worker mid-trial: its heartbeat stops, and after the grace period the surviving
+    worker fails that trial and runs it again; the study still ends with every trial asked for."""
+    raw = tiny_raw(study__name="killed")
+    raw["study"]["heartbeat"] = {"interval": 1, "grace": 3, "max_retry": 2}
+    raw["passes"]["lora"]["steps"] = 12  # a trial long enough to be killed in
+    space = write_space(tmp_path / "tiny.yaml", raw)
+    survivor = _spawn(["--space", str(space), "--storage", postgres_url, "--n-trials", "4"], tmp_path / "a")
+    _wait_for_study(postgres_url, "killed", survivor)
+    victim = _spawn(["worker", "--storage", postgres_url, "--study", "killed"], tmp_path / "b")
+    assert victim.stdout is not None
+    for line in victim.stdout:
+        if "lora: running" in line:
+            break
+    victim.kill()
+    victim.wait()
+    out = survivor.communicate(timeout=900)[0]
+    assert survivor.returncode == 0, out
+    trials = optuna.load_study(study_name="killed", storage=postgres_url).get_trials()
+    lost = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(lost) == 1 and lost[0].user_attrs["pid"] == victim.pid
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4
+    rerun = next(t for t in done if t.system_attrs.get("retry_history") == [lost[0].number])
+    assert rerun.params == lost[0].params and rerun.user_attrs["pid"] == survivor.pid

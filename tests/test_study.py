@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -125,19 +126,13 @@ def test_build_sweep_reuses_the_fine_tune(tmp_path: Path) -> None:
 
 
 def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
-    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    """SIGKILL mid-trial: the trial's heartbeat stops; after the grace period the rerun fails it,
+    runs it again (its fine-tune from the cache) and still ends with the trials asked for."""
+    raw = tiny_raw()
+    raw["study"]["heartbeat"] = {"interval": 1, "grace": 3, "max_retry": 1}
+    space = write_space(tmp_path / "s.yaml", raw)
     out = tmp_path / "o"
-    cmd = [
-        sys.executable,
-        "-m",
-        "autotune.cli",
-        "--space",
-        str(space),
-        "--out",
-        str(out),
-        "--n-trials",
-        "2",
-    ]
+    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out), "--n-trials", "2"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert proc.stdout is not None
@@ -146,14 +141,50 @@ def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(4)  # past the grace period: the killed worker's trial is lost
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
-    cut = [t for t in trials if t.user_attrs.get("interrupted")]
-    assert len(cut) == 1 and cut[0].state == optuna.trial.TrialState.FAIL
+    lost = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(lost) == 1
     finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(finished) == 2
-    rerun = next(t for t in finished if t.params == cut[0].params)
+    rerun = next(t for t in finished if t.system_attrs.get("retry_history") == [lost[0].number])
+    assert rerun.params == lost[0].params
     steps = {s["name"]: s["cache_hit"] for s in rerun.user_attrs["steps"]}
     assert steps["lora"] is True  # the fine-tune finished before the kill and is reused
+    rows = {r["number"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert rows[lost[0].number]["reason"].startswith("worker lost")
+
+
+def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) -> None:
+    """Two containers on one host share a hostname, not their PIDs: a worker's pid can look dead
+    to the other. Liveness is its heartbeat alone, so its running trial is never failed."""
+    from autotune.space import Heartbeat
+    from autotune.storage import fail_lost_trials, make_storage
+
+    raw = tiny_raw()
+    raw["study"]["heartbeat"] = {"interval": 1, "grace": 3, "max_retry": 1}
+    raw["passes"]["lora"]["steps"] = 40
+    space = write_space(tmp_path / "s.yaml", raw)
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out), "--n-trials", "1"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "lora: running" in line:
+            break
+    storage = make_storage(f"sqlite:///{out / 'study.db'}", Heartbeat(interval=1, grace=3, max_retry=1))
+    study = optuna.load_study(study_name="tiny-cpu", storage=storage)
+    (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    dead_pid = 4_000_000  # above any pid_max: no process here has it
+    study._storage.set_trial_user_attr(running._trial_id, "pid", dead_pid)
+    for _ in range(5):  # longer than the grace period, looking as the other container would
+        fail_lost_trials(study)
+        assert study.get_trials()[running.number].state == optuna.trial.TrialState.RUNNING
+        time.sleep(1)
+    rest = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, rest
+    assert study.get_trials()[running.number].state == optuna.trial.TrialState.COMPLETE
