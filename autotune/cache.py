@@ -7,7 +7,9 @@ import hashlib
 import importlib
 import json
 import os
+import secrets
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,10 +58,16 @@ class CacheEntry:
 
 
 class Cache:
-    """Folders keyed by a hash of everything they depend on: ``root/<step>/<key>``.
+    """Folders keyed by a hash of everything they depend on: ``root/<step>/<key>``, shared by the
+    trials of every worker that reaches ``root`` (a local disk, or a shared path).
 
-    A folder appears only once complete (written under a temporary name, then renamed), and a
-    lock per key keeps two processes from producing the same thing at once.
+    An entry is written under a temporary name unique to its writer (host, pid, random), its files
+    are fsynced, their sizes and sha256 go into its meta file, which is written last, and the folder
+    is renamed into place: it appears complete or not at all. A reader checks the files against
+    the meta (sizes always; contents once per process): an entry that does not match is moved
+    aside (never deleted: another worker may be reading it) and produced again. Two writers of one
+    key, where no lock reaches between them, both finish; the first rename wins and the second
+    writer uses it. A lock per key (``flock``: one host's processes) only saves that double work.
     """
 
     def __init__(self, root: Path) -> None:
@@ -78,11 +86,20 @@ class Cache:
         return self.root / step / key
 
     def get(self, step: str, key: str) -> CacheEntry | None:
+        """The entry, if it is there and its files match its meta; a damaged one is set aside."""
         path = self.path(step, key)
         meta_file = path / _META
         if not meta_file.is_file():
             return None
-        return CacheEntry(path, key, True, 0.0, json.loads(meta_file.read_text()))
+        try:
+            meta = json.loads(meta_file.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("meta is not an object")
+            _check_files(path, meta.get("files"))
+        except (OSError, ValueError) as exc:
+            _set_aside(path, str(exc))
+            return None
+        return CacheEntry(path, key, True, 0.0, meta)
 
     def produce(self, step: str, key: str, fn: Callable[[Path], dict[str, Any]]) -> CacheEntry:
         """Return the cached folder, or run ``fn(tmp_dir)`` to write it and publish it atomically."""
@@ -96,18 +113,103 @@ class Cache:
             hit = self.get(step, key)  # another process may have made it while we waited
             if hit is not None:
                 return hit
-            tmp = final.parent / f".{key}.tmp-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
+            tmp = final.parent / f".{key}.tmp-{_writer()}"
             tmp.mkdir()
             start = time.perf_counter()
             try:
                 meta = fn(tmp) or {}
                 seconds = time.perf_counter() - start
-                meta = {**meta, "seconds": round(seconds, 3), "created": time.time()}
-                (tmp / _META).write_text(json.dumps(meta, indent=1, default=str))
-                if final.exists():  # an incomplete leftover (no meta file): replace it
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
+                files = _manifest(tmp)
+                meta = {**meta, "seconds": round(seconds, 3), "created": time.time(), "files": files}
+                _write_synced(tmp / _META, json.dumps(meta, indent=1, default=str))
+                _fsync_dir(tmp)
+                if final.exists() and not (final / _META).is_file():
+                    _set_aside(final, "incomplete (no meta file)")
+                try:
+                    os.rename(tmp, final)
+                except OSError:  # a writer elsewhere published it first: use theirs
+                    hit = self.get(step, key)
+                    if hit is None:
+                        raise
+                    return hit
+                _fsync_dir(final.parent)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return CacheEntry(final, key, False, seconds, meta)
+
+
+def _writer() -> str:
+    """A name no other writer on any host can have: host, pid and a random part."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != _META)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, list[Any]]:
+    """Every file's [size, sha256], each fsynced first so that what is hashed is on disk."""
+    out: dict[str, list[Any]] = {}
+    for p in _files(folder):
+        with p.open("rb") as f:
+            os.fsync(f.fileno())
+        out[str(p.relative_to(folder))] = [p.stat().st_size, _sha256(p)]
+    return out
+
+
+_VERIFIED: set[tuple[str, float]] = set()  # entries whose contents this process has hashed
+
+
+def _check_files(folder: Path, files: Any) -> None:
+    """Raise ValueError unless ``folder`` holds exactly the files of the manifest (sizes always,
+    contents once per process). An entry written before manifests existed is taken as it is."""
+    if files is None:
+        return
+    if not isinstance(files, dict):
+        raise ValueError("meta 'files' is not a manifest")
+    present = {str(p.relative_to(folder)): p for p in _files(folder)}
+    if set(present) != set(files):
+        raise ValueError(f"files differ from the manifest ({len(present)} present, {len(files)} listed)")
+    for name, (size, _digest) in files.items():
+        if present[name].stat().st_size != size:
+            raise ValueError(f"{name}: {present[name].stat().st_size} bytes, the manifest says {size}")
+    stamp = (str(folder), (folder / _META).stat().st_mtime)
+    if stamp in _VERIFIED:
+        return
+    for name, (_size, digest) in files.items():
+        if _sha256(present[name]) != digest:
+            raise ValueError(f"{name}: contents differ from the manifest's sha256")
+    _VERIFIED.add(stamp)
+
+
+def _set_aside(folder: Path, why: str) -> None:
+    """Move a damaged entry out of the way (a reader may still hold its files open)."""
+    aside = folder.parent / f".{folder.name}.damaged-{_writer()}"
+    try:
+        os.rename(folder, aside)
+        (aside / "DAMAGED.txt").write_text(why + "\n")
+    except OSError:  # another worker set it aside first, or it is gone
+        pass
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
