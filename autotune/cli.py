@@ -55,7 +55,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=float,
-        help="seconds after which no new trial starts (overrides study.timeout)",
+        help="the study's budget in seconds, every resume and worker counted: no new trial starts "
+        "once it is spent (overrides study.timeout)",
     )
     p.add_argument(
         "--storage",
@@ -139,10 +140,12 @@ def run_and_report(
     machine's folder (run.json, cache, reports); print and write the report."""
     from autotune.report import build_report, print_report, write_report
     from autotune.report_html import write_html_report
+    from autotune.storage import open_study
     from autotune.study import run_study
 
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
+    open_study(loaded, storage, target)  # refuses a different space before run.json changes
     (out / RUN_FILE).write_text(
         json.dumps(
             {

@@ -21,11 +21,13 @@ from autotune.metrics import get_metric, higher_is_better
 from autotune.space import Objective, Preference, StopRule
 from autotune.winner import choose_winner
 
-__all__ = ["ENDED_ATTR", "Ending", "Progress", "progress"]
+__all__ = ["ENDED_ATTR", "REPEATED_ERRORS", "Ending", "Progress", "progress"]
 
 ENDED_ATTR = "ended"  # study user attribute: how the last run of the loop ended (Ended.as_dict)
 
-Ending = Literal["converged", "n_trials", "timeout", "grid", "interrupted"]
+# a study stops when this many trials in a row fail with the same internal error
+REPEATED_ERRORS = 3
+Ending = Literal["converged", "n_trials", "timeout", "grid", "interrupted", "errors"]
 
 
 @dataclass(frozen=True)

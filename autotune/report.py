@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.convergence import ENDED_ATTR
+from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS
 from autotune.space import Constraint, Space
 from autotune.storage import lost_reason, retried_numbers
 from autotune.winner import choose_winner
@@ -85,6 +85,7 @@ class Report:
             "n_trials": "ran its n_trials",
             "grid": "ran every grid combination",
             "interrupted": "interrupted",
+            "errors": f"stopped by {REPEATED_ERRORS} trials in a row failing with one error",
         }.get(str(why), str(why))
         if why == "grid":
             verdict = ""

@@ -57,6 +57,7 @@ class TrialOutcome:
     artifact: str | None = None  # the final ONNX folder
     # Constraint violations known for a pruned trial (Optuna's convention: > 0 means missed).
     violations: dict[str, float] = field(default_factory=dict)
+    crashed: bool = False  # a step raised something no pass declares (a bug, a broken environment)
 
     def to_attrs(self) -> dict[str, Any]:
         return {
@@ -109,7 +110,7 @@ class TrialRunner:
         except Exception as exc:  # a step crashed: the trial fails, the study goes on
             where = traceback.extract_tb(exc.__traceback__)[-1]
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            outcome.state = "failed"
+            outcome.state, outcome.crashed = "failed", True
             outcome.reason = (
                 f"{type(exc).__name__}: {first} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
             )

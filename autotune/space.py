@@ -272,7 +272,12 @@ class Heartbeat(_Strict):
 class StudySpec(_Strict):
     name: str | None = None
     n_trials: int = Field(10, ge=1)
-    timeout: float | None = Field(None, gt=0, description="seconds; no new trial starts after it")
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="the study's budget in seconds, every resume and worker counted; no new trial "
+        "starts once it is spent",
+    )
     sampler: Literal["tpe", "nsga2", "random", "grid"] = "tpe"
     seed: int = 0
     build_sweep: bool = Field(

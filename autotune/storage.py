@@ -24,6 +24,7 @@ from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import AutotuneError
+from autotune.identity import changed_parts, study_identity
 from autotune.sampler import make_sampler
 from autotune.space import Heartbeat
 from autotune.space_file import LoadedSpace
@@ -32,6 +33,8 @@ from autotune.targets import Target
 __all__ = [
     "INTERRUPTED",
     "JOURNAL",
+    "SPENT_PREFIX",
+    "budget_spent",
     "counted_trials",
     "default_storage",
     "fail_lost_trials",
@@ -43,6 +46,14 @@ __all__ = [
 ]
 
 JOURNAL = "journal:"  # a storage URL prefix: an Optuna journal file, no database
+# Study attributes "spent:HOST:PID:START" hold each run's seconds: study.timeout is their sum, the
+# study's whole budget across resumes and workers (each worker writes only its own attribute).
+SPENT_PREFIX = "spent:"
+
+
+def budget_spent(study: optuna.Study) -> float:
+    """Seconds the study's runs have spent, every resume and worker counted."""
+    return sum(float(v) for k, v in study.user_attrs.items() if k.startswith(SPENT_PREFIX))
 
 # The user attribute of a trial cut by an interruption: it does not count towards n_trials.
 INTERRUPTED = "interrupted"
@@ -116,18 +127,30 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
                 first = str(exc).splitlines()[0]
                 raise AutotuneError(f"storage {storage}: cannot open it ({first})") from None
             raise
-    digest = _space_digest(loaded)
-    stored = study.user_attrs.get("space_digest")
-    if stored is None:
-        study.set_user_attr("space_digest", digest)
+    if not create:
+        return study
+    identity = study_identity(loaded)
+    attrs = study.user_attrs
+    if "identity" in attrs:
+        changed = changed_parts(attrs["identity"], identity)
+    elif "space_digest" in attrs:  # a study made before identities: its space digest only
+        changed = ["space"] if attrs["space_digest"] != _space_digest(loaded) else []
+    else:
+        changed = []
+    if changed:
+        what = {"space": "space", "evaluation": "evaluation settings", "data": "data files",
+                "model": "model"}  # fmt: skip
+        raise AutotuneError(
+            f"study {name!r} in {storage} was made with a different {', '.join(what[c] for c in changed)}: "
+            "its trials would not compare with new ones; change only study.*, description or "
+            "preference to resume it, or use another --out / study.name"
+        )
+    if "identity" not in attrs:
+        study.set_user_attr("space_digest", _space_digest(loaded))
+        study.set_user_attr("identity", identity)
         study.set_user_attr("space", loaded.raw)
         study.set_user_attr("space_path", str(loaded.path))
         study.set_user_attr("target", target.name)
-    elif stored != digest:
-        raise AutotuneError(
-            f"study {name!r} in {storage} was made from a different space; change only study.* to "
-            "resume it, or use another --out / study.name"
-        )
     return study
 
 

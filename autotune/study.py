@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from optuna.trial import TrialState
 
 from autotune.cache import Cache
 from autotune.confirm import confirm_front
-from autotune.convergence import ENDED_ATTR, Ending, Progress, progress
+from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS, Ending, Progress, progress
 from autotune.data import load_task_data
 from autotune.errors import AutotuneError
 from autotune.fidelity import RUNG_ATTR, RungResult, promotion
@@ -26,6 +27,8 @@ from autotune.space import Space
 from autotune.space_file import LoadedSpace
 from autotune.storage import (
     INTERRUPTED,
+    SPENT_PREFIX,
+    budget_spent,
     counted_trials,
     default_storage,
     fail_lost_trials,
@@ -152,15 +155,21 @@ def _loop(
     varying = searched_names(loaded)
     shown = _shown(space)
     reporter.study_started(counted_trials(study), space.study.n_trials)
-    new = 0
+    new = errors = 0
+    last_error = ""
+    run_key = f"{SPENT_PREFIX}{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
     ending: Ending = "n_trials"
     while counted_trials(study) < space.study.n_trials:
         if getattr(study.sampler, "exhausted", False):
             reporter.message("every combination of the grid has run: no new trial")
             ending = "grid"
             break
-        if space.study.timeout and time.perf_counter() - start > space.study.timeout:
-            reporter.message(f"timeout of {space.study.timeout:g} s reached: no new trial")
+        study.set_user_attr(run_key, round(time.perf_counter() - start, 1))
+        if space.study.timeout and budget_spent(study) > space.study.timeout:
+            reporter.message(
+                f"timeout of {space.study.timeout:g} s reached (the study's whole budget, every run "
+                "and worker counted): no new trial"
+            )
             ending = "timeout"
             break
         if space.study.stop and _converged(study, space, reporter):
@@ -170,6 +179,8 @@ def _loop(
         if counted_trials(study) >= space.study.n_trials:
             break
         trial = study.ask()
+        t0 = time.perf_counter()
+        outcome: TrialOutcome | None = None
         try:
             with heartbeat(study, trial):
                 trial.set_user_attr("host", socket.gethostname())
@@ -177,23 +188,37 @@ def _loop(
                 plan = plan_trial(trial, loaded, target)
                 trial.set_user_attr("plan", plan.to_dict())
                 reporter.trial_started(trial.number, plan.describe(varying))
-                t0 = time.perf_counter()
                 outcome = runner.run(plan, _promoter(study, trial, space))
                 trial.set_user_attr("seconds", round(time.perf_counter() - t0, 2))
                 _tell(study, trial, space, outcome)
         except KeyboardInterrupt:
+            study.set_user_attr(run_key, round(time.perf_counter() - start, 1))
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr("reason", "interrupted by the user")
             study.tell(trial, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
             _record_ending(study, space, "interrupted")
             return new, True
-        new += 1
-        reporter.trial_finished(
-            trial.number,
-            f"{_summary(outcome, shown)} ({time.perf_counter() - t0:.1f} s)",
-            _front_lines(study, shown),
-        )
+        except Exception as exc:  # planning or telling broke: this trial fails with it, the study goes on
+            reason = _fail(study, trial, exc)
+            new += 1
+            reporter.trial_finished(trial.number, f"failed: {reason}", _front_lines(study, shown))
+        else:
+            new += 1
+            reporter.trial_finished(
+                trial.number,
+                f"{_summary(outcome, shown)} ({time.perf_counter() - t0:.1f} s)",
+                _front_lines(study, shown),
+            )
+            reason = str(outcome.reason) if outcome.crashed else ""
+        # the same error, trial after trial, is a bug or a broken environment: stop spending on it
+        errors, last_error = (errors + 1 if reason == last_error else 1) if reason else 0, reason
+        if errors >= REPEATED_ERRORS:
+            reporter.message(f"{errors} trials in a row failed with: {reason}; no new trial")
+            ending = "errors"
+            break
+        if outcome is None:
+            continue
         if (
             space.study.build_sweep
             and outcome.state == "complete"
@@ -201,8 +226,22 @@ def _loop(
             and not outcome.steps[0].cache_hit
         ):
             _sweep(study, trial, plan, loaded)
+    study.set_user_attr(run_key, round(time.perf_counter() - start, 1))
     _record_ending(study, space, ending)
     return new, False
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> str:
+    """Record ``exc`` on ``trial`` and fail it (if nothing told it yet); the one-line reason."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    reason = f"error: {type(exc).__name__}: {first}" if first else f"error: {type(exc).__name__}"
+    try:
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+    except Exception:  # told already: the error came after it
+        return reason
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    return reason
 
 
 def _promoter(study: optuna.Study, trial: optuna.Trial, space: Space) -> Promote | None:

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.errors import AutotuneError
 from autotune.space import Space
 from autotune.space_file import LoadedSpace, resolve_pass_values
-from autotune.storage import JOURNAL, make_storage, retried_numbers
+from autotune.storage import JOURNAL, budget_spent, make_storage, retried_numbers
 from autotune.targets import Target, get_target
 
 __all__ = ["cmd_status", "cmd_worker", "load_shared_study", "workers_seen"]
@@ -137,6 +137,9 @@ def cmd_status(argv: list[str]) -> int:
         f"re-run up to {spec.heartbeat.max_retry} time(s)"
     )
     console.print(f"  heartbeats: {beat}")
+    spent = budget_spent(study)
+    budget = f"{spec.timeout:g} s" if spec.timeout else "no timeout"
+    console.print(f"  budget: {spent:.0f} s spent of {budget} (every resume and worker counted)")
     console.print("workers seen (most recent first):")
     for w in workers_seen(trials):
         running = f", running trial {', '.join(map(str, w['running']))}" if w["running"] else ""

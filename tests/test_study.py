@@ -80,8 +80,41 @@ def test_report_command_rewrites_the_files(tiny_study: Path, capsys: pytest.Capt
 
 def test_changed_space_is_refused_on_resume(tiny_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
     space = tiny_study.parent / "tiny.yaml"
+    run_json = (tiny_study / "run.json").read_text()
     assert main(["--space", str(space), "--out", str(tiny_study), "passes.lora.steps=9"]) == 2
-    assert "made from a different space" in capsys.readouterr().err
+    assert "made with a different space" in capsys.readouterr().err
+    assert main(["--space", str(space), "--out", str(tiny_study), "evaluation.latency_repeats=9"]) == 2
+    assert "made with a different evaluation settings" in capsys.readouterr().err
+    assert (tiny_study / "run.json").read_text() == run_json  # a refused rerun changes nothing
+
+
+def test_changed_data_is_refused_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import EMOTIONS
+
+    data = tmp_path / "emotions.jsonl"
+    data.write_text(EMOTIONS.read_text())
+    raw = tiny_raw(data__path=str(data))
+    space = write_space(tmp_path / "s.yaml", raw)
+    out = tmp_path / "o"
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")  # the same rows, reordered
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "2", "--quiet"]) == 2
+    assert "made with a different data files" in capsys.readouterr().err
+
+
+def test_the_timeout_is_the_study_budget_across_resumes(tmp_path: Path) -> None:
+    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    out = tmp_path / "o"
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+    study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
+    spent = sum(v for k, v in study.user_attrs.items() if k.startswith("spent:"))
+    assert spent > 0
+    # a resume with more trials but a budget the first run already spent starts none
+    args = ["--space", str(space), "--out", str(out), "--n-trials", "5", "--timeout", f"{spent / 2:.3f}"]
+    assert main([*args, "--quiet"]) == 0
+    assert len(study.get_trials()) == 1
+    assert json.loads((out / "report.json").read_text())["ended"]["why"] == "timeout"
 
 
 def test_pruned_when_pytorch_accuracy_misses_the_constraint(tmp_path: Path) -> None:
@@ -188,3 +221,20 @@ def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) 
     rest = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, rest
     assert study.get_trials()[running.number].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_an_error_inside_a_trial_fails_it_and_repeats_stop_the_study(tmp_path: Path) -> None:
+    """A broken environment (here the cache's lora folder is a file) raises inside every trial:
+    each one is failed with the error, none is left RUNNING, and the study stops after three in
+    a row fail the same way instead of spending its whole budget on them."""
+    out = tmp_path / "o"
+    (out / "cache").mkdir(parents=True)
+    (out / "cache" / "lora").write_text("not a folder")
+    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "6", "--quiet"]) == 0
+    study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 3
+    assert all(t.user_attrs["reason"].startswith("FileExistsError: ") for t in trials)
+    report = json.loads((out / "report.json").read_text())
+    assert report["ended"]["why"] == "errors"
