@@ -238,3 +238,43 @@ def test_an_error_inside_a_trial_fails_it_and_repeats_stop_the_study(tmp_path: P
     assert all(t.user_attrs["reason"].startswith("FileExistsError: ") for t in trials)
     report = json.loads((out / "report.json").read_text())
     assert report["ended"]["why"] == "errors"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("seed", [1, 2])
+def test_killed_at_random_moments_and_resumed_loses_nothing(tmp_path: Path, seed: int) -> None:
+    """SIGKILL a study at random moments (seeded) and resume it each time: it ends with the trials
+    asked for, none RUNNING, and every cache entry matching its manifest."""
+    import random
+
+    import autotune.cache
+    from autotune.cache import Cache
+
+    rng = random.Random(seed)
+    raw = tiny_raw()
+    raw["study"]["heartbeat"] = {"interval": 1, "grace": 2, "max_retry": 3}
+    space = write_space(tmp_path / "s.yaml", raw)
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out), "--n-trials", "3"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    kills = 0
+    for _ in range(2):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            proc.wait(timeout=rng.uniform(4.0, 14.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            kills += 1
+        time.sleep(3)  # past the grace period
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
+    states = [t.state for t in study.get_trials()]
+    assert kills >= 1  # the seeds kill it at least once
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3, (kills, states)
+    assert optuna.trial.TrialState.RUNNING not in states
+    autotune.cache._VERIFIED.clear()
+    cache = Cache(out / "cache")
+    entries = [p for p in (out / "cache").glob("*/*") if not p.name.startswith(".")]
+    assert entries and all(cache.get(p.parent.name, p.name) is not None for p in entries)
