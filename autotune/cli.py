@@ -60,7 +60,13 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--storage",
-        help="Optuna storage URL (default: SQLite in the output folder; postgresql://... to share a study)",
+        help="Optuna storage URL (default: SQLite in the output folder; postgresql://... or "
+        "journal:PATH to share a study)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="the step cache's folder (default: OUT/cache); a path every worker reaches shares it",
     )
     p.add_argument(
         "--target",
@@ -123,7 +129,9 @@ def _cmd_run(argv: list[str]) -> int:
     target = pick_target(loaded, args.target)
     out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
     storage = args.storage or default_storage(out)
-    return run_and_report(loaded, target, out, storage, console, quiet=args.quiet, olive=olive)
+    return run_and_report(
+        loaded, target, out, storage, console, quiet=args.quiet, olive=olive, cache=args.cache
+    )
 
 
 def run_and_report(
@@ -135,6 +143,7 @@ def run_and_report(
     *,
     quiet: bool,
     olive: OliveWorkflow | None = None,
+    cache: Path | None = None,
 ) -> int:
     """Run (or join) the study of ``loaded`` on ``target`` in ``storage`` with ``out`` as this
     machine's folder (run.json, cache, reports); print and write the report."""
@@ -153,6 +162,7 @@ def run_and_report(
                 "raw": loaded.raw,
                 "storage": storage,
                 "target": target.name,
+                "cache": str((cache or out / "cache").resolve()),
             },
             indent=1,
         )
@@ -161,7 +171,9 @@ def run_and_report(
 
     reporter = make_reporter(console, quiet=quiet)
     try:
-        result = run_study(loaded, out_dir=out, storage=storage, target=target, reporter=reporter)
+        result = run_study(
+            loaded, out_dir=out, storage=storage, target=target, reporter=reporter, cache_dir=cache
+        )
     finally:
         reporter.close()
     report = build_report(result.study, loaded.space)
@@ -258,12 +270,15 @@ def _cmd_export(argv: list[str]) -> int:
         help="olive: also write olive-config.json (Olive's current schema) beside autotune.yaml",
     )
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
+    p.add_argument("--cache", type=Path, help="a cache folder holding the trial's model, if not OUT's")
     args = p.parse_args(argv)
     loaded, study, report = _open(args.out, args.storage)
     number = args.trial if args.trial is not None else report.winner
+    recorded = json.loads((args.out / RUN_FILE).read_text()).get("cache")
+    caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
     dest = args.dest or args.out / "export" / f"trial-{number}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    path = export_trial(report, loaded, dict(study.user_attrs), number, dest, args.format)
+    path = export_trial(report, loaded, dict(study.user_attrs), number, dest, args.format, caches)
     print(f"exported trial {number} to {path}")
     print(f'  predict:   autotune predict --model {path} "some phrase"')
     print(f"  reproduce: autotune --space {path / 'autotune.yaml'}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from autotune.cache import library_versions
+from autotune.cache import Cache, library_versions
 from autotune.errors import AutotuneError
 from autotune.report import Report
 from autotune.space_file import LoadedSpace
@@ -65,6 +66,18 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     return raw
 
 
+def _find_artifact(recorded: Path, caches: Sequence[Path]) -> Path:
+    """The trial's model where it was made, or under the same content address (step/key) in one
+    of ``caches``: another machine's cache, a shared one mounted elsewhere."""
+    if (recorded / "genai_config.json").is_file():
+        return recorded
+    address = Path(*recorded.parts[-2:])
+    for root in caches:
+        if (root / address / "genai_config.json").is_file() and Cache(root).get(*address.parts) is not None:
+            return root / address
+    return recorded
+
+
 def export_trial(
     report: Report,
     loaded: LoadedSpace,
@@ -72,6 +85,7 @@ def export_trial(
     number: int | None,
     dest: Path,
     fmt: str = "autotune",
+    caches: Sequence[Path] = (),
 ) -> Path:
     """Write trial ``number`` (the winner if None) to ``dest``; never overwrites anything."""
     if number is None:
@@ -84,7 +98,7 @@ def export_trial(
         raise AutotuneError(f"--trial {number}: no such trial (trials: 0..{len(report.rows) - 1})") from None
     if row.state != "complete" or not row.artifact:
         raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
-    src = Path(row.artifact)
+    src = _find_artifact(Path(row.artifact), caches)
     plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
     fixed = fixed_space(loaded, plan, number)
     space_text = yaml.dump(fixed, Dumper=_Dumper, sort_keys=False, allow_unicode=True)

@@ -100,6 +100,7 @@ def run_study(
     storage: str | None = None,
     target: Target,
     reporter: Reporter,
+    cache_dir: Path | None = None,
 ) -> StudyRun:
     space = loaded.space
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +108,7 @@ def run_study(
     study = open_study(loaded, storage, target)
     fail_lost_trials(study)
     start = time.perf_counter()
-    cache = Cache(out_dir / "cache")
+    cache = Cache(cache_dir or out_dir / "cache")
     runner: TrialRunner | None = None
 
     def get_runner() -> TrialRunner:

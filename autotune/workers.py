@@ -79,6 +79,7 @@ def cmd_worker(argv: list[str]) -> int:
 
     p = _parser("worker", "Join a study another machine started: run its trials until it is done.")
     p.add_argument("--out", type=Path, help="this machine's folder (default: autotune-out/STUDY)")
+    p.add_argument("--cache", type=Path, help="the step cache (default: OUT/cache); share one by path")
     p.add_argument("--quiet", action="store_true", help="print only warnings and the final report")
     args = p.parse_args(argv)
     study, loaded, target = load_shared_study(args.storage, args.study)
@@ -93,7 +94,7 @@ def cmd_worker(argv: list[str]) -> int:
         raise AutotuneError(f"study {args.study!r} runs on {target.name}; this machine lacks it: {lacks}")
     out = (args.out or Path("autotune-out") / args.study).resolve()
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-    return run_and_report(loaded, target, out, args.storage, console, quiet=args.quiet)
+    return run_and_report(loaded, target, out, args.storage, console, quiet=args.quiet, cache=args.cache)
 
 
 def workers_seen(trials: list[FrozenTrial]) -> list[dict[str, Any]]:

@@ -1,0 +1,61 @@
+"""A study shared through a journal file and a shared cache, as two machines would share them:
+one runs it, another joins, reports and exports from its own folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autotune.cli import main
+from tests.conftest import tiny_raw, write_space
+
+pytestmark = pytest.mark.integration
+
+
+def test_another_machine_reports_and_exports_from_the_shared_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = write_space(tmp_path / "tiny.yaml", tiny_raw())
+    journal, shared = f"journal:{tmp_path / 'study.log'}", tmp_path / "shared-cache"
+    a, b = tmp_path / "machine-a", tmp_path / "machine-b"
+    run = ["--space", str(space), "--storage", journal, "--cache", str(shared), "--n-trials", "2", "--quiet"]
+    assert main([*run, "--out", str(a)]) == 0
+    # machine b joins the finished study: nothing is left to run, it writes its own report
+    assert main(["worker", "--storage", journal, "--study", "tiny-cpu", "--out", str(b), "--quiet"]) == 0
+    rows = [json.loads((m / "report.json").read_text())["rows"] for m in (a, b)]
+    assert rows[0] == rows[1] and len(rows[0]) == 2
+    capsys.readouterr()
+    assert main(["status", "--storage", journal, "--study", "tiny-cpu"]) == 0
+    status = capsys.readouterr().out
+    assert "2 complete" in status and "heartbeats: none (a journal has no heartbeat)" in status
+    # machine a is gone; the shared cache is mounted elsewhere on machine b
+    shutil.rmtree(a)
+    moved = tmp_path / "mounted-elsewhere"
+    shutil.move(str(shared), moved)
+    assert main(["export", str(b), "--trial", "0", "--dest", str(tmp_path / "x")]) == 2
+    assert "no longer in the cache" in capsys.readouterr().err
+    assert main(["export", str(b), "--trial", "0", "--dest", str(tmp_path / "y"), "--cache", str(moved)]) == 0
+    assert (tmp_path / "y" / "model.onnx").is_file() and (tmp_path / "y" / "genai_config.json").is_file()
+
+
+def test_a_sqlite_study_of_another_host_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna
+
+    space = write_space(tmp_path / "tiny.yaml", tiny_raw())
+    out = tmp_path / "a"
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+    url = f"sqlite:///{out / 'study.db'}"
+    study = optuna.load_study(study_name="tiny-cpu", storage=url)
+    # a trial run there by another host (a copy of the database, say)
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"host": "another-machine"})
+    )
+    capsys.readouterr()
+    assert main(["worker", "--storage", url, "--study", "tiny-cpu", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "SQLite is one machine's file" in err and "another-machine" in err and len(err.splitlines()) == 1
