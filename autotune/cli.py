@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, read_json_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -155,7 +155,8 @@ def run_and_report(
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
     open_study(loaded, storage, target)  # refuses a different space before run.json changes
-    (out / RUN_FILE).write_text(
+    tmp_run = out / f".{RUN_FILE}.tmp-{os.getpid()}"
+    tmp_run.write_text(
         json.dumps(
             {
                 "space_path": str(loaded.path),
@@ -167,6 +168,7 @@ def run_and_report(
             indent=1,
         )
     )
+    os.replace(tmp_run, out / RUN_FILE)  # whole or not at all
     from autotune.progress import make_reporter
 
     reporter = make_reporter(console, quiet=quiet)
@@ -225,7 +227,14 @@ def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
         raise AutotuneError(
             f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study"
         )
-    info = json.loads(info_file.read_text())
+    info = read_json_file(
+        info_file, "the study's run record", "rerun the study's autotune command to write it again"
+    )
+    if not isinstance(info, dict) or not {"raw", "space_path", "storage", "target"} <= set(info):
+        raise AutotuneError(
+            f"{info_file}: the run record lacks raw, space_path, storage or target; rerun the study's "
+            "autotune command to write it again"
+        )
     space = Space.model_validate(info["raw"])
     loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
     study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)
@@ -274,7 +283,7 @@ def _cmd_export(argv: list[str]) -> int:
     args = p.parse_args(argv)
     loaded, study, report = _open(args.out, args.storage)
     number = args.trial if args.trial is not None else report.winner
-    recorded = json.loads((args.out / RUN_FILE).read_text()).get("cache")
+    recorded = read_json_file(args.out / RUN_FILE, "the study's run record", "rerun the study").get("cache")
     caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
     dest = args.dest or args.out / "export" / f"trial-{number}"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -308,9 +317,16 @@ def _cmd_validate(argv: list[str]) -> int:
     p.add_argument("space", help="a space file or shipped space name")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_args(argv)
+    from autotune.data import load_task_data
+
     loaded = load_space(args.space, args.overrides)
     s = loaded.space
+    data = load_task_data(s.data, loaded.base_dir)  # rows, labels and split sizes, checked
     print(f"{loaded.path}: valid space {s.name!r}")
+    print(
+        f"  data: {len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows, "
+        f"labels {', '.join(data.labels)}"
+    )
     print(
         f"  targets: {', '.join(t.name for t in s.targets)}; "
         f"chains: {'; '.join(' > '.join(c) for c in s.chains)}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 
 class AutotuneError(Exception):
     """An error the user can fix; its message is one line naming what is wrong and what to do."""
@@ -21,3 +25,16 @@ class InvalidCombination(AutotuneError):
 
 class StepFailed(AutotuneError):
     """A step of a trial failed; the trial is recorded as failed with this reason."""
+
+
+def read_json_file(path: Path, what: str, fix: str) -> Any:
+    """The JSON in ``path``; an AutotuneError naming the file, where it breaks and ``fix`` when it
+    is unreadable or not JSON (a file cut by a crash, say)."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise AutotuneError(
+            f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); {fix}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AutotuneError(f"{path}: {what} cannot be read ({exc}); {fix}") from None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from autotune.data import PromptFormat
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, read_json_file
 from autotune.export import TASK_FILE
 from autotune.targets import get_target
 
@@ -28,7 +27,9 @@ def predict(
         raise AutotuneError(
             f"--model {model_dir}: not an exported model (no {TASK_FILE}); use `autotune export`"
         )
-    task = json.loads(task_file.read_text())
+    task = read_json_file(task_file, "the exported task", "export the trial again (autotune export)")
+    if not isinstance(task, dict) or not isinstance(task.get("labels"), list):
+        raise AutotuneError(f"{task_file}: the exported task has no labels; export the trial again")
     chat = task.get("chat") or {}
     fmt = PromptFormat(
         task["text_column"],

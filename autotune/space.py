@@ -47,7 +47,20 @@ Metric = Annotated[str, AfterValidator(_searchable)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# a name that becomes a folder and a study name: no separators, nothing hidden, no "..".
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_NAME_HINT = "letters, digits, '.', '_' and '-', starting with a letter or digit (it names a folder)"
+
+
+def _safe_name(value: str | None) -> str | None:
+    import re
+
+    if value is not None and (not re.match(_NAME, value) or ".." in value):
+        raise ValueError(f"{value!r} is not a valid name: use {_NAME_HINT}")
+    return value
 
 
 class RandomModelSpec(_Strict):
@@ -145,6 +158,11 @@ class DataSpec(_Strict):
                 raise ValueError(f"template must contain {text}")
             if not self.template.endswith(label):
                 raise ValueError(f"template must end with {label} (the answer comes last)")
+            if self.template.count(label) != 1:
+                raise ValueError(
+                    f"template names {label} {self.template.count(label)} times; name it once, at the "
+                    "end, where the answer goes (the prompt must not contain the answer)"
+                )
         if self.chat is not None and text not in self.chat.user:
             raise ValueError(f"chat.user must contain {text}")
         if self.labels is not None and len(set(self.labels)) < 2:
@@ -270,7 +288,7 @@ class Heartbeat(_Strict):
 
 
 class StudySpec(_Strict):
-    name: str | None = None
+    name: Annotated[str | None, AfterValidator(_safe_name)] = None
     n_trials: int = Field(10, ge=1)
     timeout: float | None = Field(
         None,
@@ -299,7 +317,7 @@ class StudySpec(_Strict):
 
 
 class Space(_Strict):
-    name: str
+    name: Annotated[str, AfterValidator(_safe_name)]
     description: str = ""
     model: ModelSpec
     data: DataSpec

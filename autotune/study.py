@@ -129,9 +129,9 @@ def run_study(
 def _make_runner(loaded: LoadedSpace, study: optuna.Study, cache: Cache, reporter: Reporter) -> TrialRunner:
     space = loaded.space
     source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
+    data = load_task_data(space.data, loaded.base_dir)  # cheap and checked first: before a model is made
     reporter.message(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
     model = prepare_model(space.model, cache, loaded.base_dir)
-    data = load_task_data(space.data, loaded.base_dir)
     study.set_user_attr("labels", list(data.labels))
     study.set_user_attr("model_path", model.path)
     reporter.message(

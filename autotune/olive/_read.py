@@ -168,10 +168,91 @@ def _data_config(dc: dict[str, Any], i: int, data_root: Path, ignored: list[str]
     }
 
 
+# The JSON type of each section autotune reads (Olive's own schema), with an example of it.
+_SECTION_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "input_model": ((dict, str), '{"type": "HfModel", "model_path": "..."}'),
+    "systems": ((dict,), '{"local_system": {"type": "LocalSystem"}}'),
+    "data_configs": ((list,), '[{"name": "train", ...}]'),
+    "passes": ((dict,), '{"lora": {"type": "LoRA"}}'),
+    "engine": ((dict,), '{"host": "local_system"}'),
+    "evaluators": ((dict,), '{"common_evaluator": {"metrics": [...]}}'),
+    "host": ((str, dict), '"local_system"'),
+    "target": ((str, dict), '"local_system"'),
+    "evaluator": ((str, dict), '"common_evaluator"'),
+    "output_dir": ((str,), '"models/out"'),
+    "execution_providers": ((list,), '["CPUExecutionProvider"]'),
+    "accelerators": ((list,), '[{"device": "cpu", "execution_providers": ["CPUExecutionProvider"]}]'),
+    # inside a data config
+    "name": ((str,), '"train"'),
+    "load_dataset_config": ((dict,), '{"data_files": "train.json"}'),
+    "pre_process_data_config": ((dict,), '{"text_cols": ["phrase"]}'),
+    "params_config": ((dict,), '{"data_files": "train.json"}'),
+    "params": ((dict,), '{"data_files": "train.json"}'),
+    # inside a pass
+    "type": ((str,), '"LoRA"'),
+    "config": ((dict,), '{"r": 16}'),
+}
+
+
+_JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
+
+
+def _check_types(cfg: dict[str, Any]) -> None:
+    """Every section autotune reads has Olive's JSON type (a list of providers, not a string...)."""
+
+    def check(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                spec = _SECTION_TYPES.get(key)
+                at = f"{where}.{key}" if where else str(key)
+                if spec is not None and value is not None and not isinstance(value, spec[0]):
+                    kinds = " or ".join(_JSON_NAMES[t] for t in spec[0])
+                    raise _at(at, f"must be a JSON {kinds}, e.g. {spec[1]} (got {type(value).__name__})")
+                if key in ("systems", "engine") or (where.startswith("systems") and isinstance(value, dict)):
+                    check(value, at)
+                if key == "accelerators" and isinstance(value, list):
+                    for i, acc in enumerate(value):  # an object, or a device name (older schema)
+                        if not isinstance(acc, (dict, str)):
+                            raise _at(f"{at}[{i}]", "an accelerator is a JSON object or a device name")
+                        check(acc, f"{at}[{i}]")
+                if key == "execution_providers" and isinstance(value, list):
+                    bad = [v for v in value if not isinstance(v, str)]
+                    if bad:
+                        raise _at(at, f"execution providers are names (strings), not {bad[0]!r}")
+                if key == "data_configs" and isinstance(value, list):
+                    for i, dc in enumerate(value):
+                        if not isinstance(dc, dict):
+                            raise _at(f"{at}[{i}]", "a data config is a JSON object")
+                        check(dc, f"{at}[{i}]")
+                        for sub in ("load_dataset_config", "pre_process_data_config"):
+                            if isinstance(dc.get(sub), dict):
+                                check(dc[sub], f"{at}[{i}].{sub}")
+                if key == "passes" and isinstance(value, dict):
+                    for name, conf in value.items():
+                        if isinstance(conf, dict):
+                            check(conf, f"{at}.{name}")
+
+    check(cfg, "")
+
+
 def read_olive_config(
     path: Path, *, model: str | None = None, data_root: Path | None = None, search: bool | None = None
 ) -> OliveWorkflow:
     """Read ``path`` (JSON); raise OliveConfigError with a one-line message on what cannot run."""
+    try:
+        return _read_olive_config(path, model=model, data_root=data_root, search=search)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # a shape the checks above do not name (found by fuzzing): still one line, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise OliveConfigError(
+            f"{path}: an entry does not have the JSON shape Olive's schema gives it "
+            f"({type(exc).__name__}: {first}); check the config against Olive's schema"
+        ) from None
+
+
+def _read_olive_config(
+    path: Path, *, model: str | None, data_root: Path | None, search: bool | None
+) -> OliveWorkflow:
     try:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
@@ -180,6 +261,7 @@ def read_olive_config(
         raise OliveConfigError(f"{path} line {exc.lineno}: malformed JSON: {exc.msg}") from None
     if not isinstance(cfg, dict):
         raise OliveConfigError(f"{path}: an Olive config is a JSON object")
+    _check_types(cfg)
     wf_dir = path.parent.resolve()
     ignored: list[str] = []
     engine = cfg.get("engine") or {}
