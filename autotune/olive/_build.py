@@ -78,10 +78,12 @@ def _lora(
         out["learning_rate"] = _value(
             targs.pop(ta["learning_rate"]), wf.search, f"{key}.training_args.{ta['learning_rate']}"
         )
-    batch = int(targs.pop(ta["batch_size"], 8)) * int(targs.pop("gradient_accumulation_steps", 1))
+    batch = int(targs.pop(ta["batch_size"], m.olive_defaults.get("batch_size", 8))) * int(
+        targs.pop("gradient_accumulation_steps", 1)
+    )
     out["batch_size"] = batch
     max_steps = targs.pop(ta["steps"], -1)
-    epochs = targs.get("num_train_epochs", 1)
+    epochs = targs.get("num_train_epochs", 3)  # transformers.TrainingArguments' default
     if isinstance(max_steps, int) and max_steps > 0:
         out["steps"] = max_steps
     else:
@@ -157,11 +159,18 @@ def _merge_alternatives(params: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _fill_defaults(passes: dict[str, Any]) -> None:
-    """What the config does not set stays at the pass's default: Olive searches only what it lists."""
+def _fill_defaults(passes: dict[str, Any], ignored: list[str]) -> None:
+    """What the config does not set takes Olive's own default where its pass has one (so the
+    config runs as Olive would run it), else the autotune pass's; Olive searches only what it lists.
+    What autotune does differently whatever the config says is added to the warnings."""
     for name, params in passes.items():
-        for spec in get_pass(name).params:
-            params.setdefault(spec.name, spec.default)
+        cls = get_pass(name)
+        mapping = cls.olive
+        olive_defaults = mapping.olive_defaults if mapping else {}
+        for spec in cls.params:
+            params.setdefault(spec.name, olive_defaults.get(spec.name, spec.default))
+        for note in mapping.differences if mapping else ():
+            ignored.append(f"passes ({name}): {note}")
 
 
 def _target(providers: list[str]) -> str:
@@ -203,7 +212,7 @@ def build_space(
         for upstream, fixed in get_pass(name).upstream_fixed.items():
             if upstream in passes:
                 passes[upstream].update(fixed)
-    _fill_defaults(passes)
+    _fill_defaults(passes, ignored)
     if data_name is None:
         if not wf.data:
             raise OliveConfigError("data_configs: no data; a fine-tuning workflow needs one")
@@ -238,7 +247,8 @@ def _data_section(
     targs = (
         (lora.config.get("training_args") or {}) if lora is not None and isinstance(lora.config, dict) else {}
     )
-    seed, data_seed = int(targs.get("seed", 0)), int(targs.get("data_seed", targs.get("seed", 0)))
+    # transformers.TrainingArguments' seed is 42 where Olive's training_args leave it out
+    seed, data_seed = int(targs.get("seed", 42)), int(targs.get("data_seed", targs.get("seed", 42)))
     # The search split; the confirm split keeps its default (a fraction of the training data).
     evaluation: dict[str, Any] = {"seed": data_seed}
     if eval_name:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["OliveMapping"]
 
@@ -27,6 +28,9 @@ class OliveMapping:
     translates a parameter's values into the tool's words, both ways. ``dropped`` names the
     parameters Olive has no word for that may be left out, with why it is harmless; any other
     parameter Olive cannot express makes the export refuse a trial that moves it off its default.
+    ``olive_defaults`` are the values Olive's pass takes for keys a config omits (an import uses
+    them, so that a config runs as Olive would run it); ``differences`` say what autotune does
+    otherwise whatever the config says, printed as warnings on import.
     """
 
     type: str
@@ -39,6 +43,10 @@ class OliveMapping:
     extra_options: Mapping[str, str] = field(default_factory=dict)
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     dropped: Mapping[str, str] = field(default_factory=dict)
+    # what Olive's pass uses for a parameter its config leaves out (imports take these, not ours)
+    olive_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # what autotune does differently from Olive's pass, whatever the config says (import warns)
+    differences: tuple[str, ...] = ()
 
     @property
     def written(self) -> frozenset[str]:

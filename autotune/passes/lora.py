@@ -57,6 +57,25 @@ _LORA_OLIVE = OliveMapping(
         "warmup_ratio": "warmup_ratio",
         "compile": "torch_compile",
     },
+    # Olive's LoRA pass (olive/passes/pytorch/lora.py, its HFTrainingArguments) and
+    # transformers.TrainingArguments for what Olive leaves to it
+    olive_defaults={
+        "rank": 64,
+        "alpha": 16,
+        "dropout": 0.05,
+        "learning_rate": 2e-4,
+        "warmup_ratio": 0.03,
+        "max_grad_norm": 1.0,
+        "batch_size": 8,
+    },
+    differences=(
+        "the learning rate warms up linearly then decays by a cosine to 10% (Olive's default "
+        "lr_scheduler_type is constant)",
+        "the optimizer is AdamW without weight decay (Olive's default optim is paged_adamw_32bit)",
+        "the loss covers the answer tokens only (Olive's trainer learns every token of the text)",
+        "the dtype follows the target: fp32 on CPU, bf16 on CUDA (Olive's default torch_dtype is "
+        "bfloat16)",
+    ),
 )
 
 
@@ -223,6 +242,7 @@ class QLoRA(LoRA):
         _LORA_OLIVE,
         type="QLoRA",
         params={**_LORA_OLIVE.params, "quant_type": "quant_type", "double_quant": "double_quant"},
+        olive_defaults={**_LORA_OLIVE.olive_defaults, "quant_type": "nf4", "double_quant": False},
     )
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:

@@ -39,7 +39,7 @@ def test_both_schemas_map_to_the_same_plan() -> None:
             "batch_size": 4,
             "steps": 10,
             "max_grad_norm": 0.3,
-            "warmup_ratio": 0.1,  # not in the config: the pass's default, not searched
+            "warmup_ratio": 0.03,  # not in the config: Olive's own default, not autotune's 0.1
             "compile": False,  # not in the config: torch_compile's default
         }
     )
@@ -186,3 +186,24 @@ def test_goals_resolve_against_the_input_model() -> None:
     ]
     with pytest.raises(OliveConfigError, match="latency/p99 is not measured"):
         resolve_goals([{"type": "latency", "sub_types": [{"name": "p99"}]}], base.__getitem__)
+
+
+def test_keys_a_config_omits_take_olives_defaults(tmp_path: Path) -> None:
+    """A LoRA pass with only its type and data: it runs as Olive would run it (r 64, alpha 16,
+    dropout 0.05, learning rate 2e-4, warm-up 0.03, batch 8, 3 epochs, seed 42), and what autotune
+    does differently whatever the config says is warned about."""
+    import shutil
+
+    folder = tmp_path / "assets"
+    shutil.copytree(ASSETS, folder)
+    cfg = json.loads(CURRENT.read_text())
+    cfg["passes"]["lora"] = {"type": "LoRA", "train_data_config": "tone_train"}
+    (folder / "bare.json").write_text(json.dumps(cfg))
+    wf = read_olive_config(folder / "bare.json", model="/nonexistent/model-id")
+    space = build_space(wf, {"tone_train": 100})
+    lora = space["passes"]["lora"]
+    olive = {"rank": 64, "alpha": 16, "dropout": 0.05, "learning_rate": 2e-4, "warmup_ratio": 0.03}
+    assert {k: lora[k] for k in olive} == olive and lora["batch_size"] == 8
+    assert lora["steps"] == 38  # ceil(100 rows x 3 epochs / batch 8)
+    assert space["study"]["seed"] == 42
+    assert any("lr_scheduler_type is constant" in w for w in wf.ignored)
