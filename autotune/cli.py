@@ -308,6 +308,18 @@ def _cmd_predict(argv: list[str]) -> int:
     return 0
 
 
+def _cmd_worker(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from autotune.workers import join
+
+    job = join(argv)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    return run_and_report(
+        job.loaded, job.target, job.out, job.storage, console, quiet=job.quiet, cache=job.cache
+    )
+
+
 def _cmd_validate(argv: list[str]) -> int:
     from autotune.planning import target_values
     from autotune.space_file import load_space
@@ -357,7 +369,7 @@ def _fmt(values: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
-    from autotune.workers import cmd_status, cmd_worker
+    from autotune.workers import cmd_status
 
     commands = {
         "report": _cmd_report,
@@ -365,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "predict": _cmd_predict,
         "validate": _cmd_validate,
         "run": _cmd_run,
-        "worker": cmd_worker,
+        "worker": _cmd_worker,
         "status": cmd_status,
     }
     try:

@@ -12,6 +12,7 @@ import argparse
 import socket
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from autotune.space_file import LoadedSpace, resolve_pass_values
 from autotune.storage import JOURNAL, budget_spent, make_storage, retried_numbers
 from autotune.targets import Target, get_target
 
-__all__ = ["cmd_status", "cmd_worker", "load_shared_study", "workers_seen"]
+__all__ = ["WorkerJob", "cmd_status", "join", "load_shared_study", "workers_seen"]
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -72,11 +73,20 @@ def _refuse_remote_sqlite(storage: str, study: optuna.Study) -> None:
         )
 
 
-def cmd_worker(argv: list[str]) -> int:
-    from rich.console import Console
+@dataclass(frozen=True)
+class WorkerJob:
+    """What ``autotune worker`` runs: the shared study's space and target, and this machine's folders."""
 
-    from autotune.cli import run_and_report
+    loaded: LoadedSpace
+    target: Target
+    out: Path
+    storage: str
+    cache: Path | None
+    quiet: bool
 
+
+def join(argv: list[str]) -> WorkerJob:
+    """Parse ``autotune worker`` and check this machine can join the study."""
     p = _parser("worker", "Join a study another machine started: run its trials until it is done.")
     p.add_argument("--out", type=Path, help="this machine's folder (default: autotune-out/STUDY)")
     p.add_argument("--cache", type=Path, help="the step cache (default: OUT/cache); share one by path")
@@ -93,8 +103,7 @@ def cmd_worker(argv: list[str]) -> int:
     if lacks := target.missing():
         raise AutotuneError(f"study {args.study!r} runs on {target.name}; this machine lacks it: {lacks}")
     out = (args.out or Path("autotune-out") / args.study).resolve()
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-    return run_and_report(loaded, target, out, args.storage, console, quiet=args.quiet, cache=args.cache)
+    return WorkerJob(loaded, target, out, args.storage, args.cache, args.quiet)
 
 
 def workers_seen(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
