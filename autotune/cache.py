@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cache", "CacheEntry", "library_versions"]
+__all__ = ["Cache", "CacheEntry", "file_sha256", "library_versions"]
 
 CACHE_SCHEMA = 1
 _META = "autotune-meta.json"
@@ -147,7 +147,8 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != _META)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's contents, read in 4 MiB pieces."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 22):
@@ -161,7 +162,7 @@ def _manifest(folder: Path) -> dict[str, list[Any]]:
     for p in _files(folder):
         with p.open("rb") as f:
             os.fsync(f.fileno())
-        out[str(p.relative_to(folder))] = [p.stat().st_size, _sha256(p)]
+        out[str(p.relative_to(folder))] = [p.stat().st_size, file_sha256(p)]
     return out
 
 
@@ -185,7 +186,7 @@ def _check_files(folder: Path, files: Any) -> None:
     if stamp in _VERIFIED:
         return
     for name, (_size, digest) in files.items():
-        if _sha256(present[name]) != digest:
+        if file_sha256(present[name]) != digest:
             raise ValueError(f"{name}: contents differ from the manifest's sha256")
     _VERIFIED.add(stamp)
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from autotune.cache import file_sha256
 from autotune.space_file import LoadedSpace
 
 __all__ = ["changed_parts", "study_identity"]
@@ -23,14 +24,6 @@ _FREE = ("study", "description", "preference", "olive")
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _data_files(loaded: LoadedSpace) -> dict[str, Path]:
@@ -47,12 +40,12 @@ def _model_identity(loaded: LoadedSpace) -> str | None:
     spec = loaded.space.model
     if spec.packaged is not None and spec.packaged in PACKAGED:
         try:
-            return _file_sha(_packaged_gguf(spec.packaged))
+            return file_sha256(_packaged_gguf(spec.packaged))
         except Exception:  # the package is missing: model preparation says so in one line
             return None
     if spec.gguf is not None:
         gguf = (loaded.base_dir / spec.gguf).resolve()
-        return _file_sha(gguf) if gguf.is_file() else None
+        return file_sha256(gguf) if gguf.is_file() else None
     if spec.path is not None:
         folder = (loaded.base_dir / spec.path).resolve()
         if not folder.is_dir():
@@ -73,7 +66,7 @@ def study_identity(loaded: LoadedSpace) -> dict[str, str]:
     }
     files = _data_files(loaded)
     if all(p.is_file() for p in files.values()):
-        out["data"] = _digest({k: _file_sha(p) for k, p in files.items()})
+        out["data"] = _digest({k: file_sha256(p) for k, p in files.items()})
     model = _model_identity(loaded)
     if model is not None:
         out["model"] = model

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -158,24 +159,36 @@ def test_build_sweep_reuses_the_fine_tune(tmp_path: Path) -> None:
     assert complete and all(r["params"]["build.intra_op_threads"] == 2 for r in complete)
 
 
-def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
-    """SIGKILL mid-trial: the trial's heartbeat stops; after the grace period the rerun fails it,
-    runs it again (its fine-tune from the cache) and still ends with the trials asked for."""
+def _beating_study(tmp_path: Path, n_trials: int, **lora: Any) -> tuple[list[str], Path]:
+    """The tiny space with 1 s heartbeats lost after 3 s: its CLI command and output folder."""
     raw = tiny_raw()
     raw["study"]["heartbeat"] = {"interval": 1, "grace": 3, "max_retry": 1}
-    space = write_space(tmp_path / "s.yaml", raw)
-    out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out), "--n-trials", "2"]
+    raw["passes"]["lora"].update(lora)
+    space, out = write_space(tmp_path / "s.yaml", raw), tmp_path / "o"
+    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out)]
+    return [*cmd, "--n-trials", str(n_trials)], out
+
+
+def _start_until(cmd: list[str], marker: str) -> subprocess.Popen[str]:
+    """Start ``cmd`` and return once it has printed ``marker``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
-        if "merge: running" in line:
+        if marker in line:
             break
+    return proc
+
+
+def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
+    """SIGKILL mid-trial: the trial's heartbeat stops; after the grace period the rerun fails it,
+    runs it again (its fine-tune from the cache) and still ends with the trials asked for."""
+    cmd, out = _beating_study(tmp_path, 2)
+    proc = _start_until(cmd, "merge: running")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(4)  # past the grace period: the killed worker's trial is lost
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
@@ -197,18 +210,8 @@ def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) 
     from autotune.space import Heartbeat
     from autotune.storage import fail_lost_trials, make_storage
 
-    raw = tiny_raw()
-    raw["study"]["heartbeat"] = {"interval": 1, "grace": 3, "max_retry": 1}
-    raw["passes"]["lora"]["steps"] = 40
-    space = write_space(tmp_path / "s.yaml", raw)
-    out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "autotune.cli", "--space", str(space), "--out", str(out), "--n-trials", "1"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "lora: running" in line:
-            break
+    cmd, out = _beating_study(tmp_path, 1, steps=40)
+    proc = _start_until(cmd, "lora: running")
     storage = make_storage(f"sqlite:///{out / 'study.db'}", Heartbeat(interval=1, grace=3, max_retry=1))
     study = optuna.load_study(study_name="tiny-cpu", storage=storage)
     (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
