@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from autotune.errors import AutotuneError, SpaceError
+from autotune.metrics import METRICS
 from autotune.params import FloatRange, SearchValues, parse_values
 from autotune.passes import get_pass
 from autotune.space import Space
@@ -114,6 +115,15 @@ def _check_chains(space: Space) -> None:
             kind = cls.output_kind
         if kind != "onnx":
             raise ValueError(f"chains.{i}: a chain must end with an ONNX model (add build)")
+    # PyTorch metrics are measured on the fine-tuned, merged model: every chain must make one
+    asked = {o.metric for o in space.objectives} | {c.metric for c in space.constraints}
+    torch_metrics = sorted(m for m in asked if METRICS[m].source == "eval-torch")
+    for i, chain in enumerate(space.chains):
+        if torch_metrics and not any(get_pass(n).output_kind == "hf" for n in chain):
+            raise ValueError(
+                f"chains.{i}: {', '.join(torch_metrics)} is measured in PyTorch on the merged fine-tune, "
+                f"and {' > '.join(chain)} makes none: add a fine-tune and merge, or drop the metric"
+            )
 
 
 def resolve_pass_values(space: Space) -> dict[str, dict[str, SearchValues]]:

@@ -200,3 +200,12 @@ def test_fuzz_olive_reader(tmp_path: Path, data: st.DataObject) -> None:
     cfg = _mutate(json.loads((folder / "current-config.json").read_text()), data)
     (folder / "fuzz.json").write_text(json.dumps(cfg))
     _clean_or_valid(lambda: read_olive_config(folder / "fuzz.json", model="/nonexistent"))
+
+
+def test_a_pytorch_metric_needs_a_merged_fine_tune(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tiny_raw(chains=[["build"]], constraints=[])
+    raw["objectives"] = [{"metric": "torch_accuracy", "direction": "maximize"}]
+    assert main(["validate", str(write_space(tmp_path / "s.yaml", raw))]) == 2
+    assert "torch_accuracy is measured in PyTorch on the merged fine-tune" in _one_line_error(capsys)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from autotune.errors import AutotuneError, read_json_file
 from autotune.olive._read import OliveWorkflow, read_olive_config
 from autotune.olive._space import prepare_olive_space
 
@@ -26,36 +27,48 @@ def _out_dir(args: argparse.Namespace) -> Path:
 def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
     def measure(space_path: Path, wanted: set[str]) -> dict[str, float]:
         """The input model's PyTorch accuracy and eager latency on the eval split (kept on disk)."""
-        from autotune.cache import Cache
-        from autotune.data import load_task_data
-        from autotune.models import prepare_model
-        from autotune.space_file import load_space
-        from autotune.tasks import eval_task
-        from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact
+        from evaluators import EvaluatorError
 
         stored = out / "baseline.json"
-        known: dict[str, float] = json.loads(stored.read_text()) if stored.is_file() else {}
+        fix = "delete it to measure the input model again"
+        known: dict[str, float] = read_json_file(stored, "the baseline", fix) if stored.is_file() else {}
         if wanted <= set(known):
             return known
-        loaded = load_space(str(space_path))
-        cache = Cache(out / "cache")
-        model = prepare_model(loaded.space.model, cache, loaded.base_dir)
-        data = load_task_data(loaded.space.data, loaded.base_dir)
-        task = eval_task(loaded.space, model, data)
-        artifact = ModelArtifact(Path(model.path), "hf")
-        known["accuracy"] = float(AccuracyEvaluator().evaluate(artifact, task)["accuracy"])
-        if any(m.startswith("latency") for m in wanted):
-            ev = loaded.space.evaluation
-            lat = LatencyEvaluator(
-                warmup=ev.latency_warmup, repeats=ev.latency_repeats, max_prompts=ev.latency_prompts
-            ).evaluate(artifact, task)
-            known.update(
-                latency_p50_ms=lat["p50_ms"], latency_p90_ms=lat["p90_ms"], latency_mean_ms=lat["mean_ms"]
-            )
+        try:
+            known.update(_measure_input(space_path, out, wanted))
+        except EvaluatorError as exc:
+            raise AutotuneError(
+                f"the config's relative goals ({', '.join(sorted(wanted))}) need the input model measured, "
+                f"and that failed: {exc}; give absolute goals instead"
+            ) from None
         stored.write_text(json.dumps(known, indent=1))
         return known
 
     return measure
+
+
+def _measure_input(space_path: Path, out: Path, wanted: set[str]) -> dict[str, float]:
+    """The input model's PyTorch accuracy and eager latency on the eval split."""
+    from autotune.cache import Cache
+    from autotune.data import load_task_data
+    from autotune.models import prepare_model
+    from autotune.space_file import load_space
+    from autotune.tasks import eval_task
+    from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact
+
+    loaded = load_space(str(space_path))
+    model = prepare_model(loaded.space.model, Cache(out / "cache"), loaded.base_dir)
+    data = load_task_data(loaded.space.data, loaded.base_dir)
+    task = eval_task(loaded.space, model, data)
+    artifact = ModelArtifact(Path(model.path), "hf")
+    known = {"accuracy": float(AccuracyEvaluator().evaluate(artifact, task)["accuracy"])}
+    if any(m.startswith("latency") for m in wanted):
+        ev = loaded.space.evaluation
+        lat = LatencyEvaluator(
+            warmup=ev.latency_warmup, repeats=ev.latency_repeats, max_prompts=ev.latency_prompts
+        ).evaluate(artifact, task)
+        known.update({f"latency_{k}_ms": lat[f"{k}_ms"] for k in ("p50", "p90", "mean")})
+    return known
 
 
 def olive_space(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[str, Path, OliveWorkflow]:
