@@ -113,6 +113,7 @@ class Cache:
             hit = self.get(step, key)  # another process may have made it while we waited
             if hit is not None:
                 return hit
+            _sweep_leftovers(final.parent, key)
             tmp = final.parent / f".{key}.tmp-{_writer()}"
             tmp.mkdir()
             start = time.perf_counter()
@@ -136,6 +137,22 @@ class Cache:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return CacheEntry(final, key, False, seconds, meta)
+
+
+# A writer killed (SIGKILL, power loss) leaves its temporary folder; one this old has no live writer.
+STALE_AFTER_S = 24 * 3600
+
+
+def _sweep_leftovers(folder: Path, key: str) -> None:
+    """Remove the temporary folders of ``key`` that writers killed long ago left behind (a live
+    writer's, on any host, is younger: its name is unique, so no one else touches it)."""
+    now = time.time()
+    for tmp in folder.glob(f".{key}.tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_AFTER_S:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:  # removed meanwhile
+            pass
 
 
 def _writer() -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,19 @@ def test_temporary_names_are_unique_per_writer(tmp_path: Path) -> None:
 
     names = {_writer() for _ in range(50)}
     assert len(names) == 50 and all(str(os.getpid()) in n for n in names)
+
+
+def test_a_killed_writers_leftover_is_swept_once_stale(tmp_path: Path) -> None:
+    from autotune.cache import STALE_AFTER_S
+
+    cache = Cache(tmp_path)
+    (tmp_path / "step").mkdir()
+    old = tmp_path / "step" / ".k.tmp-otherhost-1-deadbeef"  # SIGKILLed a day ago
+    live = tmp_path / "step" / ".k.tmp-otherhost-2-cafef00d"  # another host's writer, now
+    for d in (old, live):
+        d.mkdir()
+        (d / "half.bin").write_bytes(b"x")
+    long_ago = time.time() - STALE_AFTER_S - 60
+    os.utime(old, (long_ago, long_ago))
+    cache.produce("step", "k", lambda out: (out / "w").write_text("1") and {})
+    assert not old.exists() and live.exists()
