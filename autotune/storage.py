@@ -145,6 +145,13 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
             "its trials would not compare with new ones; change only study.*, description or "
             "preference to resume it, or use another --out / study.name"
         )
+    names = [o.metric for o in space.objectives]
+    if study.metric_names != names:  # optuna-dashboard and other Optuna tools show them by name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+        # trial constraints are values only in Optuna: their meaning, in the order they are stored
+        study.set_user_attr("constraint_names", [str(c) for c in space.constraints])
     if "identity" not in attrs:
         study.set_user_attr("space_digest", _space_digest(loaded))
         study.set_user_attr("identity", identity)
