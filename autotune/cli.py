@@ -102,8 +102,7 @@ def _run_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(argv: list[str]) -> int:
-    from rich.console import Console
-
+    from autotune.progress import plain_console
     from autotune.space_file import load_space
     from autotune.storage import default_storage
     from autotune.study import pick_target
@@ -112,7 +111,7 @@ def _cmd_run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if (args.space is None) == (args.config is None):
         parser.error("give --space SPACE or --config OLIVE.json")
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    console = plain_console()
     olive = None
     if args.config is not None:
         from autotune.olive import olive_space
@@ -154,7 +153,7 @@ def run_and_report(
 
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
-    open_study(loaded, storage, target)  # refuses a different space before run.json changes
+    study = open_study(loaded, storage, target)  # refuses a different space before run.json changes
     tmp_run = out / f".{RUN_FILE}.tmp-{os.getpid()}"
     tmp_run.write_text(
         json.dumps(
@@ -174,7 +173,7 @@ def run_and_report(
     reporter = make_reporter(console, quiet=quiet)
     try:
         result = run_study(
-            loaded, out_dir=out, storage=storage, target=target, reporter=reporter, cache_dir=cache
+            loaded, out_dir=out, target=target, reporter=reporter, cache_dir=cache, study=study
         )
     finally:
         reporter.close()
@@ -214,8 +213,8 @@ def _olive_output(
     log(f'model: {dest} (autotune predict --model {dest} "some phrase")')
 
 
-def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
-    """(loaded space, study, report) of an output folder."""
+def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(loaded space, study, report, run record) of an output folder."""
     from autotune.report import build_report
     from autotune.space import Space
     from autotune.space_file import LoadedSpace, resolve_pass_values
@@ -238,12 +237,11 @@ def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any]:
     space = Space.model_validate(info["raw"])
     loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
     study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)
-    return loaded, study, build_report(study, space)
+    return loaded, study, build_report(study, space), info
 
 
 def _cmd_report(argv: list[str]) -> int:
-    from rich.console import Console
-
+    from autotune.progress import plain_console
     from autotune.report import print_report, write_report
 
     p = argparse.ArgumentParser(prog="autotune report", description="Print (and rewrite) a study's report.")
@@ -251,13 +249,13 @@ def _cmd_report(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--html", action="store_true", help="also write report.html (self-contained, offline)")
     args = p.parse_args(argv)
-    loaded, study, report = _open(args.out, args.storage)
+    loaded, study, report, _info = _open(args.out, args.storage)
     write_report(report, args.out)
     if args.html:
         from autotune.report_html import write_html_report
 
         print(f"wrote {write_html_report(report, study, loaded.space, args.out)}")
-    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 150), args.out)
+    print_report(report, plain_console(), args.out)
     return 0
 
 
@@ -281,9 +279,9 @@ def _cmd_export(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--cache", type=Path, help="a cache folder holding the trial's model, if not OUT's")
     args = p.parse_args(argv)
-    loaded, study, report = _open(args.out, args.storage)
+    loaded, study, report, info = _open(args.out, args.storage)
     number = args.trial if args.trial is not None else report.winner
-    recorded = read_json_file(args.out / RUN_FILE, "the study's run record", "rerun the study").get("cache")
+    recorded = info.get("cache")
     caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
     dest = args.dest or args.out / "export" / f"trial-{number}"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -335,12 +333,11 @@ def _cmd_cp(argv: list[str]) -> int:
 
 
 def _cmd_worker(argv: list[str]) -> int:
-    from rich.console import Console
-
+    from autotune.progress import plain_console
     from autotune.workers import join
 
     job = join(argv)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    console = plain_console()
     return run_and_report(
         job.loaded, job.target, job.out, job.storage, console, quiet=job.quiet, cache=job.cache
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autotune.cache import file_sha256
 from autotune.errors import AutotuneError
 
 if TYPE_CHECKING:
@@ -122,9 +123,7 @@ def _tokenizer_source(spec: ModelSpec, base_dir: Path) -> tuple[str, str | None,
     """(folder or id, gguf file name or None, fingerprint) of a model's tokenizer, no weights."""
     if spec.packaged is not None or spec.gguf is not None:
         gguf = _packaged_gguf(spec.packaged) if spec.packaged else (base_dir / str(spec.gguf)).resolve()
-        h = hashlib.sha256()
-        _hash_file(gguf, h)
-        return str(gguf.parent), gguf.name, h.hexdigest()
+        return str(gguf.parent), gguf.name, file_sha256(gguf)
     if spec.path is not None:
         folder = (base_dir / spec.path).resolve()
         return str(folder), None, _folder_fingerprint(folder)
@@ -182,9 +181,7 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
             if not gguf.is_file():
                 raise AutotuneError(f"model.gguf: file not found: {gguf}")
             name = gguf.stem
-        h = hashlib.sha256()
-        _hash_file(gguf, h)
-        key = cache.key("model", gguf=h.hexdigest())
+        key = cache.key("model", gguf=file_sha256(gguf))
         art = cache.produce("model", key, lambda out: _convert_gguf(gguf, out))
         return PreparedModel(str(art.path), name, key, trust)
     random = spec.random

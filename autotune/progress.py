@@ -12,7 +12,15 @@ from typing import Any, Protocol
 
 from autotune.metrics import get_metric
 
-__all__ = ["LiveReporter", "PlainReporter", "QuietReporter", "Reporter", "make_reporter", "metrics_text"]
+__all__ = [
+    "LiveReporter",
+    "PlainReporter",
+    "QuietReporter",
+    "Reporter",
+    "make_reporter",
+    "metrics_text",
+    "plain_console",
+]
 
 # Decimals shown for a value of each unit of autotune.metrics; other units get none.
 _DECIMALS = {"fraction": 3, "log-prob": 3, "ms": 1}
@@ -209,3 +217,10 @@ def make_reporter(console: Any, quiet: bool = False) -> PlainReporter:
     if console.is_terminal and sys.stdout.isatty():
         return LiveReporter(console)
     return PlainReporter(console)
+
+
+def plain_console() -> Any:
+    """The console commands print to: as wide as the terminal, or 150 columns into a pipe or log."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 150)

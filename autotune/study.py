@@ -101,11 +101,13 @@ def run_study(
     target: Target,
     reporter: Reporter,
     cache_dir: Path | None = None,
+    study: optuna.Study | None = None,
 ) -> StudyRun:
+    """Run the study of ``loaded`` (``study``, when the caller opened it already) until done."""
     space = loaded.space
     out_dir.mkdir(parents=True, exist_ok=True)
-    storage = storage or default_storage(out_dir)
-    study = open_study(loaded, storage, target)
+    if study is None:
+        study = open_study(loaded, storage or default_storage(out_dir), target)
     fail_lost_trials(study)
     start = time.perf_counter()
     cache = Cache(cache_dir or out_dir / "cache")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,8 +123,7 @@ def workers_seen(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
 
 
 def cmd_status(argv: list[str]) -> int:
-    from rich.console import Console
-
+    from autotune.progress import plain_console
     from autotune.report import build_report, print_report
 
     args = _parser("status", "Trials by state, the workers seen and the front of a study.").parse_args(argv)
@@ -134,7 +132,7 @@ def cmd_status(argv: list[str]) -> int:
     states = Counter(t.state.name.lower() for t in trials)
     lost = retried_numbers(trials)
     spec = loaded.space.study
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    console = plain_console()
     console.print(
         f"study {args.study} ({loaded.space.name} on {target.name}) in {args.storage}: "
         f"{len(trials) - states.get('waiting', 0)} of {spec.n_trials} trials asked"
