@@ -72,6 +72,14 @@ def _run_parser() -> argparse.ArgumentParser:
         "--target",
         help="hardware target (default: the first of the space's targets this machine runs)",
     )
+    p.add_argument(
+        "--from",
+        dest="warm_from",
+        type=Path,
+        metavar="OUT",
+        help="warm start: queue the feasible front of the finished study in OUT as this study's "
+        "first trials (values this space does not allow are dropped and sampled)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only warnings and the final report")
     olive = p.add_argument_group("Olive configs (autotune run --config FILE.json)")
     olive.add_argument(
@@ -128,9 +136,45 @@ def _cmd_run(argv: list[str]) -> int:
     target = pick_target(loaded, args.target)
     out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
     storage = args.storage or default_storage(out)
+    seeds = None
+    if args.warm_from is not None:
+        seeds = _warm_start(args.warm_from.resolve(), out, loaded, target, console.print)
     return run_and_report(
-        loaded, target, out, storage, console, quiet=args.quiet, olive=olive, cache=args.cache
+        loaded, target, out, storage, console, quiet=args.quiet, olive=olive, cache=args.cache, seeds=seeds
     )
+
+
+def _warm_start(
+    source: Path, out: Path, loaded: LoadedSpace, target: Target, log: Callable[[str], None]
+) -> Callable[[Any], None]:
+    """Read the finished study in ``source`` now (a bad folder fails before anything runs); the
+    returned function queues its front into the new study once it is open."""
+    from autotune.warm_start import plan_seeds, queue_seeds
+
+    if source == out:
+        raise AutotuneError(
+            f"--from {source}: that is this study's own folder; rerun without --from to resume it"
+        )
+    _, old, report, _ = _open(source, None)
+    plans = {t.number: t.user_attrs.get("plan") or {} for t in old.get_trials(deepcopy=False)}
+    seeds, skipped = plan_seeds(report, plans, loaded, target)
+    if not seeds:
+        why = "; ".join(skipped) or "it has no complete trial"
+        raise AutotuneError(f"--from {source}: nothing to seed this study with ({why})")
+
+    def queue(study: Any) -> None:
+        if not queue_seeds(study, seeds, str(source)):
+            before = study.user_attrs["warm_start"]["from"]
+            log(f"warm start: this study was seeded from {before} when it began; not again")
+            return
+        log(
+            f"warm start: {len(seeds)} trial(s) queued from {source}: "
+            + ", ".join(f"trial {s.source}" for s in seeds)
+        )
+        for line in skipped + [f"trial {s.source}: {d}, sampled instead" for s in seeds for d in s.dropped]:
+            log(f"  {line}")
+
+    return queue
 
 
 def run_and_report(
@@ -143,6 +187,7 @@ def run_and_report(
     quiet: bool,
     olive: OliveWorkflow | None = None,
     cache: Path | None = None,
+    seeds: Callable[[Any], None] | None = None,
 ) -> int:
     """Run (or join) the study of ``loaded`` on ``target`` in ``storage`` with ``out`` as this
     machine's folder (run.json, cache, reports); print and write the report."""
@@ -168,6 +213,8 @@ def run_and_report(
         )
     )
     os.replace(tmp_run, out / RUN_FILE)  # whole or not at all
+    if seeds is not None:
+        seeds(study)
     from autotune.progress import make_reporter
 
     reporter = make_reporter(console, quiet=quiet)

@@ -17,6 +17,8 @@ from autotune.targets import Target
 __all__ = [
     "TrialPlan",
     "chain_label",
+    "chain_values",
+    "forced_upstream",
     "plan_trial",
     "searched_names",
     "sweep_variants",
@@ -85,7 +87,7 @@ def target_values(
     return Fixed(kept[0]) if len(kept) == 1 else Choice(kept)
 
 
-def _forced(chain: tuple[str, ...]) -> dict[str, dict[str, Scalar]]:
+def forced_upstream(chain: tuple[str, ...]) -> dict[str, dict[str, Scalar]]:
     """Values later passes of ``chain`` force on earlier ones (quantize: the fp32 build)."""
     forced: dict[str, dict[str, Scalar]] = {}
     for name in chain:
@@ -94,7 +96,7 @@ def _forced(chain: tuple[str, ...]) -> dict[str, dict[str, Scalar]]:
     return forced
 
 
-def _values(
+def chain_values(
     loaded: LoadedSpace, target: Target, name: str, param: str, forced: dict[str, dict[str, Scalar]]
 ) -> SearchValues:
     """What ``name.param`` may take in this chain: forced, or the space's values narrowed to the target."""
@@ -109,14 +111,14 @@ def _resolve(
     chain: tuple[str, ...],
     pick: Any,  # (name, values) -> value
 ) -> dict[str, dict[str, Scalar]]:
-    forced = _forced(chain)
+    forced = forced_upstream(chain)
     params: dict[str, dict[str, Scalar]] = {}
     for name in chain:
         chosen: dict[str, Scalar] = {}
         for spec in get_pass(name).params:
             if spec.when is None or spec.when(chosen):
                 chosen[spec.name] = pick(
-                    f"{name}.{spec.name}", _values(loaded, target, name, spec.name, forced)
+                    f"{name}.{spec.name}", chain_values(loaded, target, name, spec.name, forced)
                 )
         params[name] = chosen
     return params
@@ -157,13 +159,13 @@ def sweep_variants(
             continue
         if len(loaded.space.chains) > 1:
             base[CHAIN_PARAM] = chain_label(chain)
-        forced = _forced(chain)
+        forced = forced_upstream(chain)
         # (the searched values so far as flat names, every value so far per pass)
         partial: list[tuple[dict[str, Scalar], dict[str, dict[str, Scalar]]]] = [({}, {})]
         for name in passes:
             for spec in get_pass(name).params:
                 key = f"{name}.{spec.name}"
-                values = _values(loaded, plan.target, name, spec.name, forced)
+                values = chain_values(loaded, plan.target, name, spec.name, forced)
                 options: tuple[Scalar, ...]
                 if isinstance(values, Fixed):
                     options, searched = (values.value,), False

@@ -17,8 +17,9 @@ from autotune.space import Constraint, Space
 from autotune.storage import lost_reason, retried_numbers
 from autotune.winner import choose_winner
 
-__all__ = ["CONFIRM_ATTR", "Report", "TrialRow", "build_report", "print_report", "write_report"]
+__all__ = ["CONFIRM_ATTR", "SEED_ATTR", "Report", "TrialRow", "build_report", "print_report", "write_report"]
 
+SEED_ATTR = "seeded_from"  # trial attribute of a warm start's seed: "<source folder> trial <n>"
 CONFIRM_ATTR = "confirm:"  # study user attribute "confirm:<trial number>": its confirm-split figures
 
 
@@ -39,6 +40,7 @@ class TrialRow:
     details: dict[str, Any] = field(default_factory=dict)
     # Accuracy constraints met or missed by the point estimate while the 95% interval crosses them.
     straddles: list[str] = field(default_factory=list)
+    seeded_from: str | None = None  # warm start: "<folder> trial <n>" of the study it came from
 
     def pass_params(self) -> dict[str, dict[str, Any]]:
         """``{"lora": {"rank": 8, ...}, ...}`` from the flat ``lora.rank`` names."""
@@ -122,6 +124,7 @@ def _row(t: FrozenTrial, space: Space, confirm: dict[str, Any] | None, retried: 
         artifact=t.user_attrs.get("artifact"),
         details=details,
         straddles=[str(c) for c in space.constraints if _straddles(c, metrics)],
+        seeded_from=t.user_attrs.get(SEED_ATTR),
     )
 
 
@@ -287,7 +290,8 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     console.print(table)
     for r in shown:  # the parameters that differ between trials, one line per trial
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k in varying)
-        console.print(f"  trial {r.number}: {params}", markup=False)
+        seeded = f" (warm start: {r.seeded_from})" if r.seeded_from else ""
+        console.print(f"  trial {r.number}: {params}{seeded}", markup=False)
     console.print(
         "* winner; = statistically tied with the most accurate front trial; ! the 95% interval "
         "contains an accuracy constraint's threshold. Search: the split the study selected on; "

@@ -55,6 +55,7 @@ def budget_spent(study: optuna.Study) -> float:
     """Seconds the study's runs have spent, every resume and worker counted."""
     return sum(float(v) for k, v in study.user_attrs.items() if k.startswith(SPENT_PREFIX))
 
+
 # The user attribute of a trial cut by an interruption: it does not count towards n_trials.
 INTERRUPTED = "interrupted"
 

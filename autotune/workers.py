@@ -140,9 +140,13 @@ def cmd_status(argv: list[str]) -> int:
     console.print("  " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
     if lost:
         console.print(f"  {len(lost)} trial(s) lost with their worker and run again: {sorted(lost)}")
-    beat = "none (a journal has no heartbeat)" if args.storage.startswith(JOURNAL) else (
-        f"every {spec.heartbeat.interval} s, lost after {spec.heartbeat.grace} s, "
-        f"re-run up to {spec.heartbeat.max_retry} time(s)"
+    beat = (
+        "none (a journal has no heartbeat)"
+        if args.storage.startswith(JOURNAL)
+        else (
+            f"every {spec.heartbeat.interval} s, lost after {spec.heartbeat.grace} s, "
+            f"re-run up to {spec.heartbeat.max_retry} time(s)"
+        )
     )
     console.print(f"  heartbeats: {beat}")
     spent = budget_spent(study)

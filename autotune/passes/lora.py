@@ -73,8 +73,7 @@ _LORA_OLIVE = OliveMapping(
         "lr_scheduler_type is constant)",
         "the optimizer is AdamW without weight decay (Olive's default optim is paged_adamw_32bit)",
         "the loss covers the answer tokens only (Olive's trainer learns every token of the text)",
-        "the dtype follows the target: fp32 on CPU, bf16 on CUDA (Olive's default torch_dtype is "
-        "bfloat16)",
+        "the dtype follows the target: fp32 on CPU, bf16 on CUDA (Olive's default torch_dtype is bfloat16)",
     ),
 )
 
