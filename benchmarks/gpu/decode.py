@@ -331,13 +331,16 @@ class Variant:
     params: Mapping[str, Any] | None = None  # autotune's build parameters (tuned only)
     threads: int = 0  # intra_op_threads written to genai_config.json (tuned only)
     options: Mapping[str, Any] = field(default_factory=dict)  # as given on the command line
+    given: Path | None = None  # an ONNX folder built elsewhere (--measure), measured as it is
 
 
-def tuned_variant(text: str) -> Variant:
-    """The tuned build: autotune's build defaults, the JSON over them, its builder words."""
+def tuned_variant(text: str, index: int = 0) -> Variant:
+    """A tuned build: autotune's build defaults, the JSON over them, its builder words. The
+    optional key "label" names it (``int4-LABEL``); else ``int4-tuned`` (``-tuned-2``... after the first)."""
     given = json.loads(text)
     if not isinstance(given, dict):
         raise SystemExit(f"--tuned: expected a JSON object, got {text!r}")
+    label = str(given.pop("label", "tuned" if index == 0 else f"tuned-{index + 1}"))
     specs = {spec.name: spec for spec in Build.params}
     params: dict[str, Any] = {name: spec.default for name, spec in specs.items()}
     params["precision"] = "int4"
@@ -357,7 +360,7 @@ def tuned_variant(text: str) -> Variant:
         word = str(value).lower() if isinstance(value, bool) else str(value)
         extra.append(f"{key}={word}")
     return Variant(
-        name=f"{params['precision']}-tuned",
+        name=f"{params['precision']}-{label}",
         precision=str(params["precision"]),
         extra=tuple(extra),
         params=params,
@@ -366,16 +369,18 @@ def tuned_variant(text: str) -> Variant:
     )
 
 
-def variants(precisions: Sequence[str], tuned: str | None) -> list[Variant]:
-    """Each precision with the builder's defaults; the tuned build right after its precision's."""
+def variants(precisions: Sequence[str], tuned: Sequence[str] | None) -> list[Variant]:
+    """Each precision with the builder's defaults; the tuned builds right after their precision's."""
     # the builder's own defaults: no option but hf_remote, which autotune always passes
-    plain = [Variant(p, p, ("hf_remote=false",)) for p in precisions]
-    if tuned is None:
-        return plain
-    extra = tuned_variant(tuned)
-    names = [v.name for v in plain]
-    at = names.index(extra.precision) + 1 if extra.precision in names else len(plain)
-    return [*plain[:at], extra, *plain[at:]]
+    plan = [Variant(p, p, ("hf_remote=false",)) for p in precisions]
+    for i, text in enumerate(tuned or ()):
+        extra = tuned_variant(text, i)
+        if extra.name in [v.name for v in plan]:
+            raise SystemExit(f"--tuned: two builds named {extra.name}; give each a different label")
+        names = [v.name.split("-")[0] for v in plan]
+        at = len(names) - names[::-1].index(extra.precision) if extra.precision in names else len(plan)
+        plan.insert(at, extra)
+    return plan
 
 
 def _record(folder: Path) -> dict[str, Any] | None:
@@ -757,7 +762,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tiny", action="store_true", help="a tiny Phi-3 (hidden 64, 2 layers) made on the CPU")
     ap.add_argument("--ep", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--precisions", type=str_list, help="default: int4,fp16,bf16 (cuda), int4,fp32 (cpu)")
-    ap.add_argument("--tuned", help="build options as JSON, e.g. '{\"block_size\": 128}'")
+    ap.add_argument(
+        "--tuned",
+        action="append",
+        help='build options as JSON, e.g. \'{"block_size": 128, "label": "b128"}\' (repeatable)',
+    )
+    ap.add_argument(
+        "--measure",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure an ONNX folder built elsewhere (e.g. a study's exported trial), as it is",
+    )
     ap.add_argument("--batches", type=int_list, default=[1, 8])
     ap.add_argument("--prompts", type=int_list, default=[16, 1024])
     ap.add_argument("--decode-steps", type=int, help="timed decode passes (default 128; 8 with --tiny)")
@@ -820,6 +836,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     work: Path = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     plan = variants(args.precisions, args.tuned)
+    for item in args.measure:
+        name, sep, folder = item.partition("=")
+        if not sep or not (Path(folder) / "genai_config.json").is_file():
+            raise SystemExit(f"--measure {item}: expected NAME=DIR, DIR an ONNX GenAI folder")
+        plan.append(Variant(name, "given", (), given=Path(folder).resolve()))
     report = Report(
         args.out,
         {
@@ -832,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ep": args.ep,
                 "tiny": args.tiny,
                 "precisions": args.precisions,
-                "tuned": json.loads(args.tuned) if args.tuned else None,
+                "tuned": [json.loads(t) for t in args.tuned] if args.tuned else None,
                 "batches": args.batches,
                 "prompts": args.prompts,
                 "decode_steps": args.decode_steps,
@@ -848,7 +869,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "model": {},
             "bandwidth": {},
-            "variants": {v.name: {"precision": v.precision, "extra_options": list(v.extra)} for v in plan},
+            "variants": {
+                v.name: {
+                    "precision": v.precision,
+                    "extra_options": list(v.extra),
+                    "given": str(v.given or ""),
+                }
+                for v in plan
+            },
             "measurements": [],
         },
     )
@@ -902,7 +930,11 @@ def _run(args: argparse.Namespace, report: Report, plan: Sequence[Variant], work
             entry["tuned_options"] = dict(variant.options)
             entry["autotune_params"] = dict(variant.params)
         try:
-            built = build(variant, hf_dir, work, args.ep, args.skip_build)
+            built = (
+                {"dir": str(variant.given), "reused": True, "build_s": None, "given": True}
+                if variant.given is not None
+                else build(variant, hf_dir, work, args.ep, args.skip_build)
+            )
             entry.update(built)
             entry.update(model_facts(Path(built["dir"]), variant, args.ep))
             log(

@@ -37,6 +37,24 @@ stage_decode() {  # ORT GenAI CUDA decode speed of int4 / fp16 / bf16 against th
         ${DECODE_ARGS:-} 2>&1 | tee "$OUT/decode.log"
 }
 
+stage_tuner() {  # the tuner's pick of int4 builder options at Phi-3-mini scale (phi3-tuner.yaml)
+    local out="$WORK/tuner"
+    timeout 570 python3 -m autotune.cli --space benchmarks/gpu/phi3-tuner.yaml --out "$out" \
+        --timeout "${TUNER_TIMEOUT:-400}" 2>&1 | tee "$OUT/tuner.log"
+    python3 -m autotune.cli report "$out" --html >>"$OUT/tuner.log" 2>&1
+    (cd "$out" && tar -czf "$OUT/tuner.tgz" --ignore-failed-read report.html report.json trials.csv run.json)
+}
+
+stage_tuner_decode() {  # decode.py on each build of the tuner study, exported as it is, and on the builder's default int4
+    local out="$WORK/tuner" args=() n label
+    while read -r n label; do
+        python3 -m autotune.cli export "$out" --trial "$n" --dest "$WORK/tuner-export/$label" >>"$OUT/tuner_decode.log" 2>&1 &&
+            args+=(--measure "$label=$WORK/tuner-export/$label")
+    done < <(python3 benchmarks/gpu/tuner_builds.py "$out/report.json")
+    timeout 560 python3 benchmarks/gpu/decode.py --precisions int4 "${args[@]}" --batches "${TUNER_BATCHES:-1,8}" \
+        --prompts "${TUNER_PROMPTS:-16,1024}" --out "$OUT/decode_tuner.json" --work "$WORK/decode" 2>&1 | tee -a "$OUT/tuner_decode.log"
+}
+
 for stage in "$@"; do
     echo "=== $stage $(date -u +%H:%M:%S)"
     "stage_$stage" || echo "=== $stage failed ($?)"
