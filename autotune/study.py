@@ -37,7 +37,7 @@ from autotune.storage import (
 )
 from autotune.targets import TARGETS, Target, get_target
 
-__all__ = ["StudyRun", "pick_target", "run_study"]
+__all__ = ["StudyRun", "make_runner", "pick_target", "run_study"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def run_study(
     def get_runner() -> TrialRunner:
         nonlocal runner
         if runner is None:
-            runner = _make_runner(loaded, study, cache, reporter)
+            runner = make_runner(loaded, study, cache, reporter)
         return runner
 
     new = 0
@@ -128,7 +128,7 @@ def run_study(
     return StudyRun(study, target, time.perf_counter() - start, new)
 
 
-def _make_runner(loaded: LoadedSpace, study: optuna.Study, cache: Cache, reporter: Reporter) -> TrialRunner:
+def make_runner(loaded: LoadedSpace, study: optuna.Study, cache: Cache, reporter: Reporter) -> TrialRunner:
     space = loaded.space
     source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
     data = load_task_data(space.data, loaded.base_dir)  # cheap and checked first: before a model is made

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from autotune.cache import Cache
-from autotune.cli import _open
+from autotune.cli import open_output
 from autotune.data import load_task_data
 from autotune.models import prepare_model
 from autotune.tasks import eval_task
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="a finished study's output folder")
     ap.add_argument("--repeats", type=int, default=40)
     args = ap.parse_args()
-    loaded, _study, report = _open(args.out, None)
+    loaded, _study, report, _info = open_output(args.out, None)
     if report.winner is None:
         raise SystemExit("run.py: the study has no complete trial")
     lora_key = next(s["key"] for s in report.row(report.winner).steps if s["name"] == "lora")

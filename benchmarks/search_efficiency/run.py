@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune.cache import Cache
-from autotune.cli import _open
+from autotune.cli import open_output
 from autotune.data import load_task_data
 from autotune.models import prepare_model
 from autotune.planning import TrialPlan
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=3, help="cold-run every K-th trial (default 3)")
     ap.add_argument("--limit", type=int, default=None, help="at most N cold runs")
     args = ap.parse_args()
-    loaded, study, report = _open(args.out, None)
+    loaded, study, report, _info = open_output(args.out, None)
     evaluated = [r for r in report.rows if r.state in ("complete", "pruned")]
     rows = evaluated[:: max(1, args.every)][: args.limit]
     shared = Cache(args.out / "cache")
