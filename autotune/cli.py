@@ -215,6 +215,10 @@ def run_and_report(
     os.replace(tmp_run, out / RUN_FILE)  # whole or not at all
     if seeds is not None:
         seeds(study)
+    if olive is not None:
+        from autotune.olive import queue_builds
+
+        queue_builds(loaded, study)  # an Olive config's builds, each once as written (without search)
     from autotune.progress import make_reporter
 
     reporter = make_reporter(console, quiet=quiet)
@@ -248,16 +252,19 @@ def _olive_output(
     out: Path,
     log: Callable[[str], None],
 ) -> None:
-    """An Olive config run without search leaves the winner's model in OUT/output_model."""
+    """An Olive config run without search leaves the winner's model in OUT/output_model, or each
+    build's model in its output_dir/output_model (a model already there is left as it is)."""
     from autotune.export import export_trial
-    from autotune.olive import output_model_dir
+    from autotune.olive._output import output_models
 
-    dest = output_model_dir(wf, out)
-    if dest is None or report.winner is None:
-        return
-    if not dest.exists():
-        export_trial(report, loaded, attrs, report.winner, dest)
-    log(f'model: {dest} (autotune predict --model {dest} "some phrase")')
+    for what, number, dest in output_models(wf, report, out):
+        if number is None:
+            log(f"{what}: no complete trial, so no model in {dest}")
+            continue
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            export_trial(report, loaded, attrs, number, dest)
+        log(f'{what}: trial {number} in {dest} (autotune predict --model {dest} "some phrase")')
 
 
 def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:

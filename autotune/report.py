@@ -37,6 +37,7 @@ class TrialRow:
     violations: dict[str, float]
     on_front: bool = False
     artifact: str | None = None
+    build: str | None = None  # the Olive build it runs (autotune run --config with builds)
     details: dict[str, Any] = field(default_factory=dict)
     # Accuracy constraints met or missed by the point estimate while the 95% interval crosses them.
     straddles: list[str] = field(default_factory=list)
@@ -153,6 +154,12 @@ def build_report(study: optuna.Study, space: Space) -> Report:
         for t in trials
         if t.state != TrialState.WAITING
     ]
+    if space.olive and space.olive.get("builds"):  # an Olive config's builds: each trial by its own
+        from autotune.olive import build_namer
+
+        namer = build_namer(space)
+        for r in rows:
+            r.build = namer(r.chain.split(">"), r.pass_params())
     complete = [r for r in rows if r.state == "complete"]
     front_trials = study.best_trials if complete else []
     front = sorted(t.number for t in front_trials if all(v <= 0 for v in t.constraints.values()))
@@ -189,6 +196,7 @@ def write_report(report: Report, out_dir: Path) -> None:
     metric_keys = sorted({k for r in report.rows for k in r.metrics})
     param_keys = sorted({k for r in report.rows for k in r.params})
     step_names = list(dict.fromkeys(s["name"] for r in report.rows for s in r.steps))
+    builds = any(r.build for r in report.rows)
     tmp = out_dir / ".trials.csv.tmp"
     with tmp.open("w", newline="") as f:
         w = csv.writer(f)
@@ -199,6 +207,7 @@ def write_report(report: Report, out_dir: Path) -> None:
                 "feasible",
                 "on_front",
                 "chain",
+                *(["build"] if builds else []),
                 *param_keys,
                 *metric_keys,
                 "seconds",
@@ -216,6 +225,7 @@ def write_report(report: Report, out_dir: Path) -> None:
                     r.feasible,
                     r.on_front,
                     r.chain,
+                    *([r.build or ""] if builds else []),
                     *[r.params.get(k, "") for k in param_keys],
                     *[r.metrics.get(k, "") for k in metric_keys],
                     r.seconds,
@@ -276,7 +286,7 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         mark = " *" if r.number == report.winner else " =" if r.number in tied else ""
         table.add_row(
             f"{r.number}{mark}",
-            r.chain.replace(">merge>", ">"),
+            (f"{r.build}: " if r.build else "") + r.chain.replace(">merge>", ">"),
             _interval(m, "accuracy") + (" !" if r.straddles else ""),
             _interval(m, "confirm_accuracy") if "confirm_accuracy" in m else "not run",
             f"{m.get('torch_accuracy', math.nan):.3f}",

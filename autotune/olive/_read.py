@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from autotune.errors import AutotuneError
+from autotune.olive._builds import OliveBuild, agreed, build_providers, check_chain, read_builds
+from autotune.olive._shape import AZURE_TYPES, OliveConfigError, check_types, one_line
+from autotune.olive._shape import at as _at
 from autotune.passes import get_pass, pass_names
 
 __all__ = ["OliveConfigError", "OlivePass", "OliveWorkflow", "pass_types", "read_olive_config"]
-AZURE_TYPES = (
-    "AzureML",
-    "AzureMLSystem",
-    "azureml",
-    "azureml_datastore",
-    "azureml_registry_model",
-    "azureml_model",
-    "azureml_datastore_path",
-)
-
-
-class OliveConfigError(AutotuneError):
-    """An Olive config autotune cannot run; the message names the key and what to do."""
 
 
 def pass_types() -> dict[str, str]:
@@ -66,10 +56,8 @@ class OliveWorkflow:
     metrics: list[dict[str, Any]]
     evaluate_input_model: bool
     ignored: list[str] = field(default_factory=list)  # "key: why", shown as warnings
-
-
-def _at(key: str, msg: str) -> OliveConfigError:
-    return OliveConfigError(f"{key}: {msg}")
+    builds: list[OliveBuild] = field(default_factory=list)  # the config's named pipelines, if any
+    strategy: Any = None  # the search_strategy every build runs with
 
 
 def _is_azure(value: Any) -> bool:
@@ -168,86 +156,12 @@ def _data_config(dc: dict[str, Any], i: int, data_root: Path, ignored: list[str]
     }
 
 
-# The JSON type of each section autotune reads (Olive's own schema), with an example of it.
-_SECTION_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "input_model": ((dict, str), '{"type": "HfModel", "model_path": "..."}'),
-    "systems": ((dict,), '{"local_system": {"type": "LocalSystem"}}'),
-    "data_configs": ((list,), '[{"name": "train", ...}]'),
-    "passes": ((dict,), '{"lora": {"type": "LoRA"}}'),
-    "engine": ((dict,), '{"host": "local_system"}'),
-    "evaluators": ((dict,), '{"common_evaluator": {"metrics": [...]}}'),
-    "host": ((str, dict), '"local_system"'),
-    "target": ((str, dict), '"local_system"'),
-    "evaluator": ((str, dict), '"common_evaluator"'),
-    "output_dir": ((str,), '"models/out"'),
-    "execution_providers": ((list,), '["CPUExecutionProvider"]'),
-    "accelerators": ((list,), '[{"device": "cpu", "execution_providers": ["CPUExecutionProvider"]}]'),
-    # inside a data config
-    "name": ((str,), '"train"'),
-    "load_dataset_config": ((dict,), '{"data_files": "train.json"}'),
-    "pre_process_data_config": ((dict,), '{"text_cols": ["phrase"]}'),
-    "params_config": ((dict,), '{"data_files": "train.json"}'),
-    "params": ((dict,), '{"data_files": "train.json"}'),
-    # inside a pass
-    "type": ((str,), '"LoRA"'),
-    "config": ((dict,), '{"r": 16}'),
-}
-
-
-_JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
-
-
-def _check_types(cfg: dict[str, Any]) -> None:
-    """Every section autotune reads has Olive's JSON type (a list of providers, not a string...)."""
-
-    def check(node: Any, where: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                spec = _SECTION_TYPES.get(key)
-                at = f"{where}.{key}" if where else str(key)
-                if spec is not None and value is not None and not isinstance(value, spec[0]):
-                    kinds = " or ".join(_JSON_NAMES[t] for t in spec[0])
-                    raise _at(at, f"must be a JSON {kinds}, e.g. {spec[1]} (got {type(value).__name__})")
-                if key in ("systems", "engine") or (where.startswith("systems") and isinstance(value, dict)):
-                    check(value, at)
-                if key == "accelerators" and isinstance(value, list):
-                    for i, acc in enumerate(value):  # an object, or a device name (older schema)
-                        if not isinstance(acc, (dict, str)):
-                            raise _at(f"{at}[{i}]", "an accelerator is a JSON object or a device name")
-                        check(acc, f"{at}[{i}]")
-                if key == "execution_providers" and isinstance(value, list):
-                    bad = [v for v in value if not isinstance(v, str)]
-                    if bad:
-                        raise _at(at, f"execution providers are names (strings), not {bad[0]!r}")
-                if key == "data_configs" and isinstance(value, list):
-                    for i, dc in enumerate(value):
-                        if not isinstance(dc, dict):
-                            raise _at(f"{at}[{i}]", "a data config is a JSON object")
-                        check(dc, f"{at}[{i}]")
-                        for sub in ("load_dataset_config", "pre_process_data_config"):
-                            if isinstance(dc.get(sub), dict):
-                                check(dc[sub], f"{at}[{i}].{sub}")
-                if key == "passes" and isinstance(value, dict):
-                    for name, conf in value.items():
-                        if isinstance(conf, dict):
-                            check(conf, f"{at}.{name}")
-
-    check(cfg, "")
-
-
 def read_olive_config(
     path: Path, *, model: str | None = None, data_root: Path | None = None, search: bool | None = None
 ) -> OliveWorkflow:
     """Read ``path`` (JSON); raise OliveConfigError with a one-line message on what cannot run."""
-    try:
+    with one_line(path, "an entry does not have the JSON shape Olive's schema gives it"):
         return _read_olive_config(path, model=model, data_root=data_root, search=search)
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
-        # a shape the checks above do not name (found by fuzzing): still one line, never a traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise OliveConfigError(
-            f"{path}: an entry does not have the JSON shape Olive's schema gives it "
-            f"({type(exc).__name__}: {first}); check the config against Olive's schema"
-        ) from None
 
 
 def _read_olive_config(
@@ -261,27 +175,12 @@ def _read_olive_config(
         raise OliveConfigError(f"{path} line {exc.lineno}: malformed JSON: {exc.msg}") from None
     if not isinstance(cfg, dict):
         raise OliveConfigError(f"{path}: an Olive config is a JSON object")
-    _check_types(cfg)
+    check_types(cfg)
     wf_dir = path.parent.resolve()
     ignored: list[str] = []
     engine = cfg.get("engine") or {}
     top = {**cfg, **engine}  # the current schema moved the engine's keys to the top level
     systems = cfg.get("systems") or {}
-    providers: list[str] = list(top.get("execution_providers") or [])
-    for role in ("host", "target"):
-        sys_name = top.get(role)
-        system = systems.get(sys_name) if isinstance(sys_name, str) else sys_name
-        if isinstance(system, dict):
-            if system.get("type") in AZURE_TYPES:
-                raise _at(
-                    f"systems.{sys_name}",
-                    "AzureML systems cannot run here; use a LocalSystem (autotune runs on this machine)",
-                )
-            for acc in system.get("config", system).get("accelerators") or []:
-                if isinstance(acc, dict):
-                    providers += list(acc.get("execution_providers") or [])
-    unused = [n for n, s in systems.items() if n not in (top.get("host"), top.get("target"))]
-    ignored += [f"systems.{n}: not the engine's host or target" for n in unused]
     for k, why in (
         ("cache_dir", "autotune keeps its own content-addressed cache in the output folder"),
         ("log_severity_level", "autotune prints its own progress"),
@@ -296,19 +195,36 @@ def _read_olive_config(
     passes_cfg = cfg.get("passes") or {}
     if not isinstance(passes_cfg, dict) or not passes_cfg:
         raise _at("passes", "no passes to run")
+    builds = read_builds(cfg, passes_cfg, wf_dir, ignored)
     passes = []
     types = pass_types()
     for name, p in passes_cfg.items():
+        if builds and not any(name in b.pipeline for b in builds):
+            continue  # Olive runs only the passes a build names
         kind = p.get("type") if isinstance(p, dict) else None
         if kind not in types:
             raise _at(f"passes.{name}.type", f"{kind!r} is not supported; supported: {', '.join(types)}")
         conf = p.get("config", {k: v for k, v in p.items() if k != "type"})
         passes.append(OlivePass(name, kind, types[kind], conf))
-    strategy = top.get("search_strategy")
+    for b in builds:
+        check_chain(b, {p.name: p.pass_name for p in passes})
+    providers = build_providers(top, systems, builds)
+    used = {top.get("host"), top.get("target")}
+    used |= {b.settings.get(role) for b in builds for role in ("host", "target")}
+    unused = [n for n in systems if n not in used]
+    ignored += [f"systems.{n}: not the engine's host or target" for n in unused]
+    strategy = agreed(builds, "search_strategy", top.get("search_strategy"), lambda v, _key: v)
     metrics = []
     evaluators = cfg.get("evaluators") or {}
+
+    def evaluator(chosen: Any, key: str) -> Any:  # a build's evaluator: a name, or one inline
+        if isinstance(chosen, str) and chosen not in evaluators:
+            raise _at(key, f"no evaluator named {chosen!r} in evaluators")
+        return evaluators.get(chosen) if isinstance(chosen, str) else chosen
+
     chosen = top.get("evaluator")
     ev = evaluators.get(chosen) if isinstance(chosen, str) else chosen
+    ev = agreed(builds, "evaluator", ev, evaluator)
     if ev is None and evaluators:
         ev = next(iter(evaluators.values()))
     if isinstance(ev, dict):
@@ -336,13 +252,15 @@ def _read_olive_config(
         "auto_optimizer_config",
         "pass_flows",
         "packaging_config",
+        "builds",
+        "max_concurrent_builds",
     }
     for k in cfg:
         if k not in known_top:
             ignored.append(f"{k}: unknown key, ignored")
     for k in ("pass_flows", "packaging_config", "auto_optimizer_config", "output_name"):
         if k in top:
-            ignored.append(f"{k}: not supported; the chain is the order of passes")
+            ignored.append(f"{k}: not supported; the chain is the order of passes (or a build's pipeline)")
     return OliveWorkflow(
         path=path.resolve(),
         model=_model(cfg, wf_dir, model, ignored),
@@ -354,4 +272,6 @@ def _read_olive_config(
         metrics=metrics,
         evaluate_input_model=bool(top.get("evaluate_input_model", True)),
         ignored=ignored,
+        builds=builds,
+        strategy=strategy,
     )

@@ -1,5 +1,5 @@
-"""The CLI side of ``autotune run --config``: where results go, the input-model baseline, and
-where the Olive-like output model of a run without search goes."""
+"""The CLI side of ``autotune run --config``: where results go and the input-model baseline (the
+output models of a run without search: autotune.olive._output)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from autotune.errors import AutotuneError, read_json_file
 from autotune.olive._read import OliveWorkflow, read_olive_config
 from autotune.olive._space import prepare_olive_space
 
-__all__ = ["olive_space", "output_model_dir"]
+__all__ = ["olive_space"]
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
@@ -86,11 +86,8 @@ def olive_space(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[s
     for line in wf.ignored:
         log(f"warning: {line}")
     mode = "search" if wf.search else "one run, as written"
+    if wf.builds:
+        names = ", ".join(b.name for b in wf.builds)
+        mode = f"builds {names}: " + ("one search over all" if wf.search else "each once, as written")
     log(f"olive config {wf.path.name} ({mode}) -> {space_path}")
     return str(space_path), out, wf
-
-
-def output_model_dir(wf: OliveWorkflow, out: Path) -> Path | None:
-    """Without search, the output folder holds the winner's built model (as Olive's output_dir does);
-    the caller exports it there."""
-    return None if wf.search else out / "output_model"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from autotune.data import read_rows
 from autotune.olive._build import build_space
 from autotune.olive._goals import needs_baseline, resolve_goals
 from autotune.olive._read import OliveWorkflow, read_olive_config
+from autotune.passes import get_pass
 
 __all__ = ["prepare_olive_space"]
 
@@ -26,20 +26,23 @@ _SAMPLERS = {
 }
 
 
-def _grid_size(passes: dict[str, Any]) -> int:
-    """How many distinct configurations the lists of a config span."""
-    size = 1
-    for params in passes.values():
-        for v in params.values():
-            if isinstance(v, dict) and "choices" in v:
-                size *= len(v["choices"])
-    return size
+def _grid_size(chains: list[list[str]], passes: dict[str, Any]) -> int:
+    """How many distinct configurations the lists of a config span, over its chains."""
+    total = 0
+    for chain in chains:
+        # values a later pass forces (quantize: the fp32 build) are not searched in that chain
+        forced = {(up, k) for n in chain for up, fixed in get_pass(n).upstream_fixed.items() for k in fixed}
+        size = 1
+        for name in chain:
+            for k, v in passes.get(name, {}).items():
+                if isinstance(v, dict) and "choices" in v and (name, k) not in forced:
+                    size *= len(v["choices"])
+        total += size
+    return total
 
 
-def _search_settings(path: Path, grid: int) -> dict[str, Any]:
+def _search_settings(strategy: Any, grid: int) -> dict[str, Any]:
     """Olive's search_strategy: true searches the whole grid of lists (up to 10 trials) with TPE."""
-    cfg = json.loads(path.read_text())
-    strategy = (cfg.get("engine") or {}).get("search_strategy", cfg.get("search_strategy"))
     if not isinstance(strategy, dict):
         return {"n_trials": min(10, grid), "sampler": "grid" if grid <= 10 else "tpe"}
     algo = str(strategy.get("search_algorithm", "tpe")).lower()
@@ -84,9 +87,11 @@ def prepare_olive_space(
     if goals:
         raw["preference"] = {"metric": goals[0]["metric"]}
     if wf.search:
-        raw["study"] = {"seed": raw["study"]["seed"], **_search_settings(config, _grid_size(raw["passes"]))}
+        grid = _grid_size(raw["chains"], raw["passes"])
+        raw["study"] = {"seed": raw["study"]["seed"], **_search_settings(wf.strategy, grid)}
     wf.ignored[:] = list(dict.fromkeys(wf.ignored))
     raw["olive"] = {
+        **(raw.get("olive") or {}),
         "config": str(wf.path),
         "search": wf.search,
         "baseline": measured,
