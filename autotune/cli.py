@@ -314,29 +314,54 @@ def _cmd_report(argv: list[str]) -> int:
 
 
 def _cmd_export(argv: list[str]) -> int:
-    from autotune.export import export_trial
+    from autotune.export import export_trial, export_trials
 
     p = argparse.ArgumentParser(
         prog="autotune export", description="Export a trial's model as a self-contained folder."
     )
     p.add_argument("out", type=Path, help="the study's output folder")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--trial", type=int, help="trial number")
+    g.add_argument(
+        "--trial",
+        type=int,
+        action="append",
+        help="trial number; give it again to export several trials (each in DEST/trial-N)",
+    )
     g.add_argument("--best", action="store_true", help="the report's winner (default)")
-    p.add_argument("--dest", type=Path, help="destination folder (default: OUT/export/trial-N)")
+    g.add_argument(
+        "--front", action="store_true", help="every trial of the feasible front (each in DEST/trial-N)"
+    )
+    p.add_argument(
+        "--dest",
+        type=Path,
+        help="destination folder (default: OUT/export/trial-N; several trials: OUT/export/front or "
+        "OUT/export/trials)",
+    )
     p.add_argument(
         "--format",
         choices=("autotune", "olive"),
         default="autotune",
-        help="olive: also write olive-config.json (Olive's current schema) beside autotune.yaml",
+        help="olive: also write olive-config.json (Olive's current schema) beside autotune.yaml; for "
+        "several trials also DEST/olive-config.json, one Olive build per trial",
     )
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--cache", type=Path, help="a cache folder holding the trial's model, if not OUT's")
     args = p.parse_args(argv)
     loaded, study, report, info = _open(args.out, args.storage)
-    number = args.trial if args.trial is not None else report.winner
     recorded = info.get("cache")
     caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
+    if args.front and not report.front:
+        raise AutotuneError("--front: no trial meets every constraint; export the closest with --best")
+    numbers = report.front if args.front else list(dict.fromkeys(args.trial or []))
+    if args.front or len(numbers) > 1:
+        dest = args.dest or args.out / "export" / ("front" if args.front else "trials")
+        attrs = dict(study.user_attrs)
+        for path in export_trials(report, loaded, attrs, numbers, dest, args.format, caches):
+            print(f"exported {path}")
+        if args.format == "olive":
+            print(f"  one Olive build per trial: autotune run --config {dest / 'olive-config.json'}")
+        return 0
+    number = numbers[0] if numbers else report.winner
     dest = args.dest or args.out / "export" / f"trial-{number}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     path = export_trial(report, loaded, dict(study.user_attrs), number, dest, args.format, caches)

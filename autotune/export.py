@@ -13,10 +13,10 @@ import yaml
 
 from autotune.cache import Cache, library_versions
 from autotune.errors import AutotuneError
-from autotune.report import Report
+from autotune.report import Report, TrialRow
 from autotune.space_file import LoadedSpace
 
-__all__ = ["export_trial", "fixed_space"]
+__all__ = ["export_trial", "export_trials", "fixed_space"]
 
 TASK_FILE = "task.json"
 
@@ -92,13 +92,8 @@ def export_trial(
         if report.winner is None:
             raise AutotuneError("no trial has completed yet: nothing to export")
         number = report.winner
-    try:
-        row = report.row(number)
-    except StopIteration:
-        raise AutotuneError(f"--trial {number}: no such trial (trials: 0..{len(report.rows) - 1})") from None
-    if row.state != "complete" or not row.artifact:
-        raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
-    src = _find_artifact(Path(row.artifact), caches)
+    row, artifact = _complete_row(report, number)
+    src = _find_artifact(Path(artifact), caches)
     plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
     fixed = fixed_space(loaded, plan, number)
     space_text = yaml.dump(fixed, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
@@ -176,6 +171,58 @@ def export_trial(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _complete_row(report: Report, number: int) -> tuple[TrialRow, str]:
+    """Trial ``number``'s row and its model's path, or why it cannot be exported."""
+    try:
+        row = report.row(number)
+    except StopIteration:
+        raise AutotuneError(f"--trial {number}: no such trial (trials: 0..{len(report.rows) - 1})") from None
+    if row.state != "complete" or not row.artifact:
+        raise AutotuneError(f"--trial {number}: trial is {row.state} ({row.reason}); pick a complete trial")
+    return row, row.artifact
+
+
+def export_trials(
+    report: Report,
+    loaded: LoadedSpace,
+    study_attrs: dict[str, Any],
+    numbers: Sequence[int],
+    dest: Path,
+    fmt: str = "autotune",
+    caches: Sequence[Path] = (),
+) -> list[Path]:
+    """Write each of trials ``numbers`` to ``dest/trial-N`` (as ``export_trial`` does); with
+    ``fmt`` olive also ``dest/olive-config.json``, one Olive config with one build per trial
+    (``autotune run --config`` runs them all again). Checks everything before writing anything."""
+    if not numbers:
+        raise AutotuneError("no trial to export; pick one with --trial N")
+    rows = [_complete_row(report, n)[0] for n in dict.fromkeys(numbers)]
+    config = dest / "olive-config.json"
+    for there in [dest / f"trial-{r.number}" for r in rows] + ([config] if fmt == "olive" else []):
+        if there.exists():
+            raise AutotuneError(f"{there} already exists: remove it or choose another --dest")
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = [
+        export_trial(report, loaded, study_attrs, r.number, dest / f"trial-{r.number}", fmt, caches)
+        for r in rows
+    ]
+    if fmt == "olive":
+        from autotune.olive._write import olive_builds_config
+
+        first = rows[0]
+        plan = {"chain": first.chain.split(">"), "target": report.target, "params": first.pass_params()}
+        cfg = olive_builds_config(
+            [(f"trial-{r.number}", r.params, r.chain.split(">")) for r in rows],
+            fixed_space(loaded, plan, first.number),
+            str(study_attrs.get("model_path", "")),
+            report.target,
+            loaded.space.study.seed,
+        )
+        config.write_text(json.dumps(cfg, indent=2))
+        paths.append(config)
+    return paths
 
 
 def _accuracy_figures(row: Any) -> dict[str, Any]:

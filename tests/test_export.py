@@ -109,3 +109,23 @@ def test_the_rebuild_space_trains_straight(tmp_path: Path) -> None:
     study = fixed_space(loaded, plan, 7)["study"]
     assert study["n_trials"] == 1 and study["build_sweep"] is False
     assert "fidelity" not in study and "stop" not in study  # a straight run equals a resumed one
+
+
+def test_several_trials_export_each_and_refuse_before_writing(
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json.loads((tiny_study / "report.json").read_text())
+    done = [r["number"] for r in report["rows"] if r["state"] == "complete"][:2]
+    dest = tmp_path / "two"
+    args = ["export", str(tiny_study), "--dest", str(dest), *[a for n in done for a in ("--trial", str(n))]]
+    assert main(args) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"trial-{n}" for n in done)
+    for n in done:
+        assert json.loads((dest / f"trial-{n}" / "metrics.json").read_text())["trial"] == n
+    capsys.readouterr()
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / f"trial-{done[-1]}").mkdir()  # the second one is taken: nothing is written
+    args[3] = str(tmp_path / "again")
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert not (tmp_path / "again" / f"trial-{done[0]}").exists()

@@ -8,7 +8,7 @@ from autotune.errors import AutotuneError
 from autotune.passes import OliveMapping, get_pass
 from autotune.targets import get_target
 
-__all__ = ["olive_config"]
+__all__ = ["olive_builds_config", "olive_config"]
 
 
 def olive_config(
@@ -56,6 +56,54 @@ def olive_config(
             "note": "written by autotune export --format olive" + ("" if tuned else "; no fine-tuning pass")
         },
     }
+
+
+def olive_builds_config(
+    trials: list[tuple[str, dict[str, Any], list[str]]],
+    space: dict[str, Any],
+    model_path: str,
+    target: str,
+    seed: int,
+) -> dict[str, Any]:
+    """One Olive config that runs several trials, ``(build name, params, chain)`` each, as one
+    build each (Olive's ``builds``). Pass entries and data configs the trials share are written
+    once; differing ones get numbered names (``lora``, ``lora_2``)."""
+    configs = [olive_config(params, chain, space, model_path, target, seed) for _, params, chain in trials]
+    passes: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    builds: dict[str, Any] = {}
+    for (name, _, _), cfg in zip(trials, configs, strict=True):
+        train = _entry(data, "train", cfg["data_configs"][0])
+        pipeline = []
+        for pass_name, entry in cfg["passes"].items():
+            if "train_data_config" in entry:
+                entry["train_data_config"] = train
+            pipeline.append(_entry(passes, pass_name, entry))
+        builds[name] = {"pipeline": pipeline}
+    first = configs[0]
+    first["_autotune"]["note"] = "written by autotune export --format olive: one build per trial"
+    return {
+        **{k: v for k, v in first.items() if k not in ("data_configs", "passes", "_autotune")},
+        "data_configs": [dict(d, name=n) for n, d in data.items()],
+        "passes": passes,
+        "builds": builds,
+        "_autotune": first["_autotune"],
+    }
+
+
+def _entry(entries: dict[str, Any], name: str, value: dict[str, Any]) -> str:
+    """The key of ``value`` in ``entries``: an equal entry's (its "name" aside), else ``name``,
+    numbered if taken."""
+    bare = {k: v for k, v in value.items() if k != "name"}
+    for key, there in entries.items():
+        if {k: v for k, v in there.items() if k != "name"} == bare:
+            return key
+    key, n = name, 1
+    while key in entries:
+        n += 1
+        key = f"{name}_{n}"
+    entries[key] = value
+    return key
 
 
 def _mapping(name: str) -> OliveMapping:
