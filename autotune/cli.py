@@ -155,7 +155,7 @@ def _warm_start(
         raise AutotuneError(
             f"--from {source}: that is this study's own folder; rerun without --from to resume it"
         )
-    _, old, report, _ = _open(source, None)
+    _, old, report, _ = open_output(source, None)
     plans = {t.number: t.user_attrs.get("plan") or {} for t in old.get_trials(deepcopy=False)}
     seeds, skipped = plan_seeds(report, plans, loaded, target)
     if not seeds:
@@ -267,7 +267,7 @@ def _olive_output(
         log(f'{what}: trial {number} in {dest} (autotune predict --model {dest} "some phrase")')
 
 
-def _open(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:
+def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(loaded space, study, report, run record) of an output folder."""
     from autotune.report import build_report
     from autotune.space import Space
@@ -303,7 +303,7 @@ def _cmd_report(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--html", action="store_true", help="also write report.html (self-contained, offline)")
     args = p.parse_args(argv)
-    loaded, study, report, _info = _open(args.out, args.storage)
+    loaded, study, report, _info = open_output(args.out, args.storage)
     write_report(report, args.out)
     if args.html:
         from autotune.report_html import write_html_report
@@ -347,7 +347,7 @@ def _cmd_export(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--cache", type=Path, help="a cache folder holding the trial's model, if not OUT's")
     args = p.parse_args(argv)
-    loaded, study, report, info = _open(args.out, args.storage)
+    loaded, study, report, info = open_output(args.out, args.storage)
     recorded = info.get("cache")
     caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
     if args.front and not report.front:
