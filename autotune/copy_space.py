@@ -8,6 +8,7 @@ would leave the copy's folder is rewritten to ``data/<file name>``.
 
 from __future__ import annotations
 
+import filecmp
 import shutil
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def copy_space(name: str, dest: Path, *, force: bool = False) -> list[Path]:
         copies.append((origin, dest.parent / target))
         if not origin.exists():
             raise AutotuneError(f"{src}: {key} {rel} does not exist; the shipped space is incomplete")
+    # a data file already there with the same bytes (two spaces sharing one dataset) is no clash
+    copies = [
+        (o, d) for o, d in copies if not (d.is_file() and o.is_file() and filecmp.cmp(o, d, shallow=False))
+    ]
     written = [dest, *(d for _, d in copies)]
     clash = [p for p in written if p.exists()]
     if clash and not force:

@@ -42,3 +42,13 @@ def test_objectives_are_named_for_optuna_tools(tiny_study: Path) -> None:
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{tiny_study / 'study.db'}")
     assert study.metric_names == ["accuracy", "latency_p90_ms", "size_mb"]
     assert study.user_attrs["constraint_names"] == ["accuracy >= 0", "latency_p90_ms <= 2000"]
+
+
+def test_two_spaces_share_their_data_file_in_one_folder(tmp_path: Path) -> None:
+    """A second space copied beside the first reuses the identical data file; an edited one is kept."""
+    assert main(["cp", "phi3", str(tmp_path / "phi3.yaml")]) == 0
+    assert main(["cp", "smollm2-emotion", str(tmp_path / "smollm2.yaml")]) == 0  # same emotions.jsonl
+    data = tmp_path / "data" / "emotions.jsonl"
+    data.write_text(data.read_text() + '{"phrase": "mine", "tone": "joy"}\n')
+    assert main(["cp", "tiny", str(tmp_path / "tiny.yaml")]) == 2  # would overwrite the edited data
+    assert data.read_text().endswith('"mine", "tone": "joy"}\n')
