@@ -22,6 +22,7 @@ __all__ = [
     "ParamSpec",
     "Scalar",
     "SearchValues",
+    "allows",
     "parse_values",
 ]
 
@@ -96,6 +97,23 @@ class ParamSpec:
 
     def default_values(self) -> SearchValues:
         return self.search if self.search is not None else Fixed(self.default)
+
+
+def allows(values: SearchValues, value: Any) -> bool:
+    """Whether ``value`` is one ``values`` can take (a fixed value, a choice, a point of a range)."""
+    if isinstance(values, Fixed):
+        return bool(values.value == value)
+    if isinstance(values, Choice):
+        return value in values.choices
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(values, IntRange):
+        return (
+            isinstance(value, int)
+            and values.low <= value <= values.high
+            and (value - values.low) % values.step == 0
+        )
+    return values.low <= float(value) <= values.high
 
 
 def _str_list(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from autotune.params import Choice, Fixed, FloatRange, IntRange, Scalar, SearchValues
+from autotune.params import Choice, Fixed, FloatRange, IntRange, Scalar, SearchValues, allows
 from autotune.passes import get_pass
 from autotune.planning import CHAIN_PARAM, chain_label, chain_values, forced_upstream
 from autotune.report import SEED_ATTR, Report
@@ -32,17 +32,6 @@ class Seed:
     source: int  # the trial number in the finished study
     params: dict[str, Scalar]  # flat Optuna names, as planning suggests them
     dropped: list[str] = field(default_factory=list)  # "pass.param=value (why)"
-
-
-def _allowed(values: SearchValues, value: Any) -> bool:
-    if isinstance(values, Choice):
-        return value in values.choices
-    if isinstance(values, IntRange):
-        ok = isinstance(value, int) and not isinstance(value, bool) and values.low <= value <= values.high
-        return ok and (value - values.low) % values.step == 0
-    if isinstance(values, FloatRange):
-        return isinstance(value, int | float) and values.low <= float(value) <= values.high
-    return False
 
 
 def _describe(values: SearchValues) -> str:
@@ -73,7 +62,7 @@ def _seed(plan: Mapping[str, Any], number: int, loaded: LoadedSpace, target: Tar
             value = old.get(name, {}).get(spec.name, spec.default)
             if isinstance(values, Fixed):
                 chosen[spec.name] = values.value
-            elif _allowed(values, value):
+            elif allows(values, value):
                 chosen[spec.name] = seed.params[f"{name}.{spec.name}"] = value
             else:  # sampled instead; the conditions of later parameters follow the old value
                 chosen[spec.name] = value

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from autotune.params import Choice, Fixed, FloatRange, IntRange, SearchValues, parse_values
+from autotune.params import Fixed, SearchValues, allows, parse_values
 from autotune.passes import get_pass
-from autotune.planning import CHAIN_PARAM
+from autotune.planning import CHAIN_PARAM, forced_upstream
 
 if TYPE_CHECKING:
     import optuna
@@ -29,21 +29,6 @@ def _build_values(build: dict[str, Any], name: str, param: str) -> SearchValues:
     return parse_values(spec, build["passes"].get(name, {}).get(param))
 
 
-def _allows(values: SearchValues, value: Any) -> bool:
-    if isinstance(values, Fixed):
-        return bool(values.value == value)
-    if isinstance(values, Choice):
-        return value in values.choices
-    if isinstance(values, (IntRange, FloatRange)):
-        return bool(values.low <= value <= values.high)
-    return False
-
-
-def _forced(chain: list[str]) -> set[tuple[str, str]]:
-    """``(pass, param)`` that a later pass of ``chain`` forces (quantize: the fp32 build)."""
-    return {(up, k) for n in chain for up, fixed in get_pass(n).upstream_fixed.items() for k in fixed}
-
-
 def queue_builds(loaded: LoadedSpace, study: optuna.Study) -> int:
     """Queue every build of an Olive config run without search once, with its own values (a build
     already in the study is not queued again); returns how many builds were queued.
@@ -60,13 +45,13 @@ def queue_builds(loaded: LoadedSpace, study: optuna.Study) -> int:
         params: dict[str, Any] = {}
         if len(space.chains) > 1:
             params[CHAIN_PARAM] = ">".join(chain)
-        forced = _forced(chain)
+        forced = {(up, k) for up, fixed in forced_upstream(tuple(chain)).items() for k in fixed}
         for name in chain:
             for param, values in loaded.values[name].items():
                 mine = _build_values(build, name, param)
                 if isinstance(values, Fixed) or (name, param) in forced or not isinstance(mine, Fixed):
                     continue  # not sampled in this chain, or overridden on the command line
-                if _allows(values, mine.value):
+                if allows(values, mine.value):
                     params[f"{name}.{param}"] = mine.value
         if params not in queued:
             queued.append(params)
@@ -93,7 +78,7 @@ def build_namer(space: Space) -> Callable[[list[str], dict[str, dict[str, Any]]]
             for build, b in builds.items()
             if list(b["chain"]) == chain
             and all(
-                _allows(_build_values(b, p, k), v)
+                allows(_build_values(b, p, k), v)
                 for p, values in params.items()
                 for k, v in values.items()
                 if (p, k) in searched
