@@ -149,7 +149,7 @@ def _warm_start(
 ) -> Callable[[Any], None]:
     """Read the finished study in ``source`` now (a bad folder fails before anything runs); the
     returned function queues its front into the new study once it is open."""
-    from autotune.warm_start import plan_seeds, queue_seeds
+    from autotune.warm_start import WARM_START_ATTR, plan_seeds, queue_seeds
 
     if source == out:
         raise AutotuneError(
@@ -164,7 +164,7 @@ def _warm_start(
 
     def queue(study: Any) -> None:
         if not queue_seeds(study, seeds, str(source)):
-            before = study.user_attrs["warm_start"]["from"]
+            before = study.user_attrs[WARM_START_ATTR]["from"]
             log(f"warm start: this study was seeded from {before} when it began; not again")
             return
         log(

@@ -377,8 +377,12 @@ def variants(precisions: Sequence[str], tuned: Sequence[str] | None) -> list[Var
         extra = tuned_variant(text, i)
         if extra.name in [v.name for v in plan]:
             raise SystemExit(f"--tuned: two builds named {extra.name}; give each a different label")
-        names = [v.name.split("-")[0] for v in plan]
-        at = len(names) - names[::-1].index(extra.precision) if extra.precision in names else len(plan)
+        precisions = [v.precision for v in plan]
+        at = (
+            len(plan) - precisions[::-1].index(extra.precision)
+            if extra.precision in precisions
+            else len(plan)
+        )
         plan.insert(at, extra)
     return plan
 
