@@ -35,8 +35,9 @@ class Decoder(Protocol):
 class Choice:
     """The label chosen for one prompt, how sure the rule was, and what it cost.
 
-    ``steps``: tokens fed after the prompt; ``passes``: forward passes run, the prompt's
-    prefill included. ``scores``: each label's score, in ``label_set`` order (method
+    ``steps``: tokens fed after the prompt; ``passes``: forward passes run over this
+    prompt's sequence, its prefill included (a batched pass counts once for each prompt it
+    carries). ``scores``: each label's score, in ``label_set`` order (method
     "score": summed or mean log-probability; greedy: empty, it scores no whole label).
     ``margin``: chosen minus runner-up score (greedy: the smallest log-probability gap
     between the token taken and the best other allowed token over its decisions); ``inf``

@@ -93,7 +93,8 @@ class AccuracyEvaluator(Evaluator):
     float | None}, None for a label without gold examples), "confusion" ({"labels",
     "matrix"}: rows gold, columns predicted), "predictions", "margin_mean" (mean over
     prompts of chosen-minus-runner-up score, see ``Choice``; None with a single label),
-    "method", "normalize", "passes" (forward passes run, prefills included)}.
+    "method", "normalize", "passes" (forward passes over the prompts' sequences, prefills
+    included; see ``Choice``)}.
     """
 
     name: ClassVar[str] = "accuracy"
