@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,6 +11,7 @@ from typing import Any, ClassVar
 from autotune.errors import InvalidCombination, StepFailed
 from autotune.params import Choice, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
+from autotune.passes._builder_proc import MODULE, run_builder
 from autotune.passes._registry import register_pass
 
 __all__ = [
@@ -344,19 +343,24 @@ class Build(Pass):
     ) -> dict[str, Any]:
         precision = str(params["precision"])
         hf_cache = out.parent / f".{out.name}-hf"
-        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source.path)]
-        cmd += ["-o", str(out), "-p", precision, "-e", ctx.target.builder_ep, "-c", str(hf_cache)]
+        args = ["-i", str(source.path), "-o", str(out), "-p", precision, "-e", ctx.target.builder_ep]
+        args += ["-c", str(hf_cache)]
         kv_scales = self._kv_scales(source, params, ctx, out)
-        cmd += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code, kv_scales)]
+        args += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code, kv_scales)]
+        log = out.parent / f".{out.name}-build.log"
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            code = run_builder(args, log)
         finally:
             shutil.rmtree(hf_cache, ignore_errors=True)
-        (out / "build.log").write_text(proc.stdout + proc.stderr)
-        if proc.returncode != 0 or not (out / "genai_config.json").is_file():
-            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-            raise StepFailed(f"model builder failed: {lines[-1] if lines else proc.returncode}")
-        facts: dict[str, Any] = {"command": cmd[2:]}
+        out.mkdir(parents=True, exist_ok=True)
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        (out / "build.log").write_text(text)
+        log.unlink(missing_ok=True)
+        if code != 0 or not (out / "genai_config.json").is_file():
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            why = lines[-1].strip() if lines else f"exit status {code}"
+            raise StepFailed(f"model builder failed: {why}")
+        facts: dict[str, Any] = {"command": [MODULE, *args]}
         threads = int(params.get("intra_op_threads", 0))
         if threads:
             facts["session_options"] = set_session_threads(out, threads)
