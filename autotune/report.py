@@ -92,6 +92,8 @@ class Report:
         }.get(str(why), str(why))
         if why == "grid":
             verdict = ""
+        elif rule and e.get("rule_met"):  # met while queued builds ran, then the end came first
+            verdict = f"; the stop rule was met (patience {rule.get('patience')}): converged"
         elif rule:
             verdict = f"; not converged (stop rule: patience {rule.get('patience')}), more trials may help"
         else:

@@ -162,6 +162,7 @@ def _loop(
     last_error = ""
     run_key = f"{SPENT_PREFIX}{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
     ending: Ending = "n_trials"
+    told: list[int] = []  # the stop rule was met with trials still queued (said once)
     while counted_trials(study) < space.study.n_trials:
         if getattr(study.sampler, "exhausted", False):
             reporter.message("every combination of the grid has run: no new trial")
@@ -175,7 +176,7 @@ def _loop(
             )
             ending = "timeout"
             break
-        if space.study.stop and _converged(study, space, reporter):
+        if space.study.stop and _converged(study, space, reporter, told):
             ending = "converged"
             break
         fail_lost_trials(study)  # a worker lost on any machine: its trial is failed and queued again
@@ -273,8 +274,26 @@ def _progress(study: optuna.Study, space: Space) -> Progress:
     return progress(rows, space.objectives, space.preference, space.study.stop)
 
 
-def _converged(study: optuna.Study, space: Space, reporter: Reporter) -> bool:
+def _queued(study: optuna.Study) -> int:
+    """Trials queued and not yet run: a trained fine-tune's build sweep, warm-start seeds."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _converged(study: optuna.Study, space: Space, reporter: Reporter, told: list[int]) -> bool:
+    """Whether the stop rule ends the study now. It ends between fine-tunes: trials already
+    queued (a trained fine-tune's builds, each a fraction of the fine-tune that was paid for;
+    warm-start seeds) run first, within the timeout. ``told``: the loop's record that the rule
+    was met with trials still queued, so that is said once."""
     p = _progress(study, space)
+    queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    if p.converged and queued:
+        if not told:
+            told.append(p.since)
+            reporter.message(
+                f"the stop rule is met (the winner has not moved beyond noise in {p.since} trials); "
+                f"the {queued} trial(s) already queued run first"
+            )
+        return False
     if p.converged:
         reporter.message(
             f"converged: the winner has not moved beyond noise in {p.since} trials "
@@ -295,6 +314,7 @@ def _record_ending(study: optuna.Study, space: Space, ending: Ending) -> None:
             "since": p.since,
             "improvements": p.improvements,
             "rule": space.study.stop.model_dump() if space.study.stop else None,
+            "rule_met": p.converged,
         },
     )
 

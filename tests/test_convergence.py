@@ -71,9 +71,11 @@ def test_no_feasible_trial_never_improves() -> None:
 @pytest.mark.integration
 def test_a_study_stops_when_converged_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the tiny model is near chance: after the first feasible trial nothing moves beyond noise
+    # the first fine-tune's build sweep queues its other builds: they run before the study stops
     raw = tiny_raw(
         study__n_trials=12,
         study__stop={"patience": 2, "min_trials": 3, "min_improvement": 10.0},
+        study__build_sweep=True,
         passes__lora__steps=1,
     )
     space = write_space(tmp_path / "s.yaml", raw)
@@ -81,8 +83,32 @@ def test_a_study_stops_when_converged_and_says_so(tmp_path: Path, capsys: pytest
     storage = f"sqlite:///{tmp_path / 'o' / 'study.db'}"
     study = optuna.load_study(study_name=None, storage=storage)
     ended = study.user_attrs[ENDED_ATTR]
-    assert ended["why"] == "converged" and ended["since"] >= 2, ended
+    assert ended["why"] == "converged" and ended["since"] >= 2 and ended["rule_met"], ended
     assert 3 <= ended["finished"] < 12
+    assert study.get_trials(states=(optuna.trial.TrialState.WAITING,)) == []
+    swept = [t for t in study.trials if t.user_attrs["steps"][0]["cache_hit"]]
+    assert len(swept) == ended["finished"] - 1  # one fine-tune, every build of it, then the stop
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["ended"]["why"] == "converged"
-    assert "Search converged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already queued run first" in out and "Search converged" in out
+
+
+@pytest.mark.parametrize(
+    ("ended", "says"),
+    [
+        ({"why": "converged"}, "Search converged: the winner last moved beyond noise at trial 2, 16"),
+        ({"why": "timeout", "rule_met": True}, "cut by its timeout after 20 trials: the winner last moved"),
+        ({"why": "timeout", "rule_met": True}, "the stop rule was met (patience 16): converged."),
+        (
+            {"why": "timeout", "rule_met": False},
+            "not converged (stop rule: patience 16), more trials may help",
+        ),
+    ],
+)
+def test_the_report_says_how_the_search_ended(ended: dict[str, object], says: str) -> None:
+    from autotune.report import Report
+
+    ended = {"finished": 20, "last_improvement": 2, "since": 16, "rule": {"patience": 16}, **ended}
+    report = Report("s", "cpu", [], [], [], [], None, False, "", ended=ended)
+    assert says in report.search_note
