@@ -274,11 +274,6 @@ def _progress(study: optuna.Study, space: Space) -> Progress:
     return progress(rows, space.objectives, space.preference, space.study.stop)
 
 
-def _queued(study: optuna.Study) -> int:
-    """Trials queued and not yet run: a trained fine-tune's build sweep, warm-start seeds."""
-    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-
-
 def _converged(study: optuna.Study, space: Space, reporter: Reporter, told: list[int]) -> bool:
     """Whether the stop rule ends the study now. It ends between fine-tunes: trials already
     queued (a trained fine-tune's builds, each a fraction of the fine-tune that was paid for;
