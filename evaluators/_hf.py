@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from ._base import EvaluatorError, Method
 from ._constrained import Choice, Encode, candidate_sequences
-from ._hf_batch import score_labels_batched
+from ._hf_batch import HfForward, score_labels_batched
 from ._scoring import choose
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
@@ -32,33 +32,15 @@ class HfBackend:
     """
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self._model = model
-        self._device = next(model.parameters()).device
+        self._forward = HfForward(model)
         self._cache: dict[str, Any] = {}
         self._prompt_len = 0
         self._snapshot: Any = None
-        # Project only the last position onto the vocabulary (transformers >= 4.50).
-        self._last_only: dict[str, Any] = {"logits_to_keep": 1}
-
-    def _forward(self, input_ids: torch.Tensor, last_only: bool) -> Any:
-        if not last_only or not self._last_only:
-            return self._model(input_ids=input_ids, use_cache=True, **self._cache)
-        try:
-            return self._model(input_ids=input_ids, use_cache=True, **self._cache, **self._last_only)
-        except TypeError as exc:
-            if "logits_to_keep" not in str(exc):
-                raise
-            self._last_only = {}
-            return self._model(input_ids=input_ids, use_cache=True, **self._cache)
 
     def _run(self, ids: Sequence[int], last_only: bool) -> npt.NDArray[np.float32]:
-        ids_t = torch.tensor([list(ids)], dtype=torch.long, device=self._device)
-        out = self._forward(ids_t, last_only)
-        # transformers >= 5.24 names the cache `cache`; earlier versions `past_key_values`.
-        fields = getattr(type(out), "__dataclass_fields__", {})
-        key = "cache" if "cache" in fields else "past_key_values"
-        self._cache = {key: getattr(out, key)}
-        logits: npt.NDArray[np.float32] = out.logits[0, -len(ids) :].float().cpu().numpy()
+        ids_t = torch.tensor([list(ids)], dtype=torch.long, device=self._forward.device)
+        out, self._cache = self._forward(ids_t, self._cache, last_only)
+        logits: npt.NDArray[np.float32] = out[0, -len(ids) :].float().cpu().numpy()
         return logits
 
     def start(self, prompt_ids: Sequence[int]) -> npt.NDArray[np.float32]:

@@ -21,20 +21,28 @@ from ._constrained import Choice
 from ._scoring import choice_of
 
 
-class _Forward:
-    """The model's forward with its cache under the name this transformers version uses,
+class HfForward:
+    """A causal LM's forward with its cache under the name this transformers version uses,
     projecting only the last position onto the vocabulary where the model allows it."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model = model
         self.device = next(model.parameters()).device
+        # Project only the last position onto the vocabulary (transformers >= 4.50).
         self.last_only: dict[str, Any] = {"logits_to_keep": 1}
 
     def __call__(
-        self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: dict[str, Any], last_only: bool
+        self,
+        ids: torch.Tensor,
+        cache: dict[str, Any],
+        last_only: bool,
+        mask: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        kwargs: dict[str, Any] = dict(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-        kwargs.update(cache)
+        """The logits and the cache after ``ids`` (``cache``: {} or what a call returned)."""
+        kwargs: dict[str, Any] = dict(input_ids=ids, use_cache=True, **cache)
+        if mask is not None:
+            kwargs.update(attention_mask=mask, position_ids=pos)
         if last_only and self.last_only:
             try:
                 out = self.model(**kwargs, **self.last_only)
@@ -53,7 +61,7 @@ class _Forward:
 
 
 def _totals(
-    forward: _Forward, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[tuple[int, ...]]]
+    forward: HfForward, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[tuple[int, ...]]]
 ) -> list[list[float]]:
     """Each prompt's summed log-probability of each of its candidates (one batch)."""
     dev = forward.device
@@ -65,7 +73,7 @@ def _totals(
         ids[r, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
         mask[r, width - len(p) :] = 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits, cache = forward(ids, mask, pos, {}, last_only=True)
+    logits, cache = forward(ids, {}, True, mask, pos)
     first = logits[:, -1].double().log_softmax(-1)
     vocab = first.shape[-1]
     top = max(max(c) for cands in candidates for c in cands)
@@ -85,7 +93,7 @@ def _totals(
             ext[r, : len(f)] = torch.tensor(list(f), dtype=torch.long)
         ext_mask = torch.cat([mask, torch.ones_like(ext)], dim=1)
         ext_pos = lengths[:, None] + torch.arange(k, device=dev)[None, :]
-        logits, _ = forward(ext, ext_mask, ext_pos, cache, last_only=False)
+        logits, _ = forward(ext, cache, False, ext_mask, ext_pos)
         logp = logits[:, -k:].double().log_softmax(-1)
         for r, f in enumerate(fed):
             if f:
@@ -115,7 +123,7 @@ def score_labels_batched(
     """
     if any(len(c) != len(labels) or not all(c) for c in candidates) or not labels:
         raise ValueError("need one non-empty candidate sequence per label")
-    forward = _Forward(model)
+    forward = HfForward(model)
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
     out: dict[int, Choice] = {}
     for start in range(0, len(order), batch_size):
