@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from ._base import EvaluatorError, Method
 from ._constrained import Choice, Encode, candidate_sequences
-from ._hf_batch import HfForward, score_labels_batched
+from ._hf_batch import HfForward, score_labels_batched, snapshot_unless_croppable
 from ._scoring import choose
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
@@ -48,8 +48,7 @@ class HfBackend:
         row: npt.NDArray[np.float32] = self._run(prompt_ids, last_only=True)[-1]
         self._prompt_len = len(prompt_ids)
         cache = next(iter(self._cache.values()))
-        croppable = hasattr(cache, "crop") and getattr(cache, "is_croppable", True)
-        self._snapshot = None if croppable else copy.deepcopy(cache)
+        self._snapshot = snapshot_unless_croppable(cache)
         return row
 
     def feed(self, token_id: int) -> npt.NDArray[np.float32]:
@@ -113,13 +112,13 @@ def predict_hf(
             raise EvaluatorError("eos is set but the tokenizer has no EOS token")
         eos_id = int(tokenizer.eos_token_id)
     encode = _encoder(tokenizer)
-    backend = HfBackend(model)
     choices = []
     with _eval_mode(model):
         if method == "score":  # whole-label scoring batches prompts: same scores, ~6x faster on a CPU
             ids = [encode(p) for p in prompts]
             per_prompt = [candidate_sequences(encode, p, label_set, eos_id) for p in prompts]
             return score_labels_batched(model, ids, per_prompt, label_set, normalize=normalize)
+        backend = HfBackend(model)
         for prompt in prompts:
             cands = candidate_sequences(encode, prompt, label_set, eos_id)
             choices.append(

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ._constrained import Choice
-from ._scoring import choice_of
+from ._scoring import check_ids, choice_of
 
 
 class HfForward:
@@ -60,6 +60,13 @@ class HfForward:
         return logits, {key: getattr(out, key)}
 
 
+def snapshot_unless_croppable(cache: Any) -> Any:
+    """None if ``cache`` can be cropped back to the prompt (``crop(-n)`` removes n tokens in
+    transformers 4 and 5 alike), else a copy of it to restore from."""
+    croppable = hasattr(cache, "crop") and getattr(cache, "is_croppable", True)
+    return None if croppable else copy.deepcopy(cache)
+
+
 def _totals(
     forward: HfForward, prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[tuple[int, ...]]]
 ) -> list[list[float]]:
@@ -76,12 +83,12 @@ def _totals(
     logits, cache = forward(ids, {}, True, mask, pos)
     first = logits[:, -1].double().log_softmax(-1)
     vocab = first.shape[-1]
-    top = max(max(c) for cands in candidates for c in cands)
-    if top >= vocab:
-        raise ValueError(f"token id {top} is outside the logits ({vocab})")
+    for cands in candidates:
+        for c in cands:
+            check_ids(c, vocab)
     totals = [[float(first[r, c[0]]) for c in cands] for r, cands in enumerate(candidates)]
     kv = next(iter(cache.values()))
-    snapshot = None if hasattr(kv, "crop") and getattr(kv, "is_croppable", True) else copy.deepcopy(kv)
+    snapshot = snapshot_unless_croppable(kv)
     for j in range(len(candidates[0])):
         fed = [cands[j][:-1] for cands in candidates]
         k = max(len(f) for f in fed)

@@ -48,7 +48,7 @@ def log_softmax(logits: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return out
 
 
-def _check_ids(ids: Sequence[int], vocab: int) -> None:
+def check_ids(ids: Sequence[int], vocab: int) -> None:
     top = max(ids)
     if top >= vocab:
         raise ValueError(f"token id {top} is outside the logits ({vocab})")
@@ -75,7 +75,7 @@ def score_labels(
     vocab = first.shape[0]
     totals: list[float] = []
     for cand in candidates:
-        _check_ids(cand, vocab)
+        check_ids(cand, vocab)
         total = float(first[cand[0]])
         if len(cand) > 1:
             fed = cand[:-1]
