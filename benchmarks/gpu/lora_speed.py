@@ -167,8 +167,14 @@ def matmul_tflops(
     sync(device)
     s = (time.perf_counter() - t) / reps
     del a, b, c
-    return {"n": n, "dtype": str(dtype).removeprefix("torch."), "reps": reps, "warmup": warmup,
-            "mean_ms": s * 1e3, "tflops": 2 * n**3 / s / 1e12}
+    return {
+        "n": n,
+        "dtype": str(dtype).removeprefix("torch."),
+        "reps": reps,
+        "warmup": warmup,
+        "mean_ms": s * 1e3,
+        "tflops": 2 * n**3 / s / 1e12,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -178,13 +184,33 @@ def make_config(tiny: bool) -> Any:
     from transformers import Phi3Config
 
     if tiny:
-        return Phi3Config(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
-                          original_max_position_embeddings=256, tie_word_embeddings=False,
-                          bos_token_id=1, eos_token_id=2, pad_token_id=0, use_cache=False)
-    return Phi3Config(vocab_size=49152, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
-                      num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                      original_max_position_embeddings=4096, tie_word_embeddings=False, use_cache=False)
+        return Phi3Config(
+            vocab_size=512,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=256,
+            original_max_position_embeddings=256,
+            tie_word_embeddings=False,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+            use_cache=False,
+        )
+    return Phi3Config(
+        vocab_size=49152,
+        hidden_size=3072,
+        intermediate_size=8192,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        original_max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        use_cache=False,
+    )
 
 
 def param_counts(cfg: Any) -> dict[str, int]:
@@ -214,8 +240,9 @@ def build_base(cfg: Any, device: torch.device, attn: str) -> Any:
 def lora_config() -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=64, lora_alpha=64, lora_dropout=0.05, target_modules=LORA_TARGETS,
-                      task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=64, lora_alpha=64, lora_dropout=0.05, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"
+    )
 
 
 def add_lora(base: Any, device: torch.device) -> tuple[Any, torch.optim.Optimizer, dict[str, Any]]:
@@ -225,8 +252,10 @@ def add_lora(base: Any, device: torch.device) -> tuple[Any, torch.optim.Optimize
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, fused=device.type == "cuda")
-    info = {"lora_params": sum(p.numel() for p in params),
-            "lora_dtype": str(params[0].dtype).removeprefix("torch.") if params else None}
+    info = {
+        "lora_params": sum(p.numel() for p in params),
+        "lora_dtype": str(params[0].dtype).removeprefix("torch.") if params else None,
+    }
     return model, opt, info
 
 
@@ -247,8 +276,9 @@ def train_step(model: Callable[..., Any], opt: torch.optim.Optimizer, ids: torch
     return out.loss.detach()
 
 
-def run_steps(model: Callable[..., Any], opt: torch.optim.Optimizer, ids: torch.Tensor, n: int,
-              device: torch.device) -> tuple[float, torch.Tensor | None]:
+def run_steps(
+    model: Callable[..., Any], opt: torch.optim.Optimizer, ids: torch.Tensor, n: int, device: torch.device
+) -> tuple[float, torch.Tensor | None]:
     """Seconds for ``n`` steps (synchronized before and after) and the last loss."""
     loss: torch.Tensor | None = None
     sync(device)
@@ -259,8 +289,17 @@ def run_steps(model: Callable[..., Any], opt: torch.optim.Optimizer, ids: torch.
     return time.perf_counter() - t, loss
 
 
-def measure(row: Row, model: Callable[..., Any], opt: torch.optim.Optimizer, device: torch.device,
-            vocab: int, steps: int, warmup: int, max_timed_s: float, first_is_compile: bool = False) -> None:
+def measure(
+    row: Row,
+    model: Callable[..., Any],
+    opt: torch.optim.Optimizer,
+    device: torch.device,
+    vocab: int,
+    steps: int,
+    warmup: int,
+    max_timed_s: float,
+    first_is_compile: bool = False,
+) -> None:
     """Fill ``row`` with the timed figures; exceptions (out of memory, compile errors) go to the caller."""
     reset_peak(device)
     ids = torch.randint(0, vocab, (row.batch, row.seq), device=device)
@@ -280,8 +319,9 @@ def measure(row: Row, model: Callable[..., Any], opt: torch.optim.Optimizer, dev
     row.loss = float(loss) if loss is not None else None
 
 
-def finish(row: Row, n_flops: int, layers: int, hidden: int, rate_tflops: float,
-           peak_tflops: float | None) -> None:
+def finish(
+    row: Row, n_flops: int, layers: int, hidden: int, rate_tflops: float, peak_tflops: float | None
+) -> None:
     row.flops_per_token = flops_per_token(n_flops, layers, row.seq, hidden)
     if row.tokens_per_s is not None:
         achieved = row.tokens_per_s * row.flops_per_token
@@ -298,15 +338,24 @@ def fmt(v: float | None, spec: str) -> str:
 
 
 def row_cells(r: Row) -> list[str]:
-    note = r.error or ", ".join(f"{k}={v}" for k, v in r.extra.items() if k in ("compile_s", "unique_graphs",
-                                                                                "graph_breaks", "scope"))
-    return [r.kind, r.attn, f"{r.batch}x{r.seq}", fmt(r.tokens_per_s, ",.0f"), fmt(r.step_ms, ".1f"),
-            fmt(r.peak_mem_gib, ".1f"), fmt(None if r.mfu is None else 100 * r.mfu, ".1f"),
-            fmt(None if r.mfu_nominal is None else 100 * r.mfu_nominal, ".1f"), fmt(r.loss, ".3f"), note]
+    note = r.error or ", ".join(
+        f"{k}={v}" for k, v in r.extra.items() if k in ("compile_s", "unique_graphs", "graph_breaks", "scope")
+    )
+    return [
+        r.kind,
+        r.attn,
+        f"{r.batch}x{r.seq}",
+        fmt(r.tokens_per_s, ",.0f"),
+        fmt(r.step_ms, ".1f"),
+        fmt(r.peak_mem_gib, ".1f"),
+        fmt(None if r.mfu is None else 100 * r.mfu, ".1f"),
+        fmt(None if r.mfu_nominal is None else 100 * r.mfu_nominal, ".1f"),
+        fmt(r.loss, ".3f"),
+        note,
+    ]
 
 
-HEADERS = ["kind", "attn", "BxS", "tokens/s", "ms/step", "peak GiB", "MFU %", "MFU % nominal", "loss",
-           "note"]
+HEADERS = ["kind", "attn", "BxS", "tokens/s", "ms/step", "peak GiB", "MFU %", "MFU % nominal", "loss", "note"]
 
 
 def print_table(rows: list[Row], title: str) -> None:
@@ -316,8 +365,9 @@ def print_table(rows: list[Row], title: str) -> None:
 
         table = Table(title=title)
         for h in HEADERS:
-            table.add_column(h, justify="right" if h not in ("kind", "attn", "note") else "left",
-                             overflow="fold")
+            table.add_column(
+                h, justify="right" if h not in ("kind", "attn", "note") else "left", overflow="fold"
+            )
         for r in rows:
             table.add_row(*row_cells(r))
         Console(width=max(140, shutil.get_terminal_size().columns)).print(table)
@@ -344,9 +394,11 @@ class Results:
         else:
             mfu = fmt(None if row.mfu is None else 100 * row.mfu, ".1f")
             nominal = fmt(None if row.mfu_nominal is None else 100 * row.mfu_nominal, ".1f")
-            say(f"[{row.label}] {fmt(row.tokens_per_s, ',.0f')} tokens/s, {fmt(row.step_ms, '.1f')} ms/step, "
+            say(
+                f"[{row.label}] {fmt(row.tokens_per_s, ',.0f')} tokens/s, {fmt(row.step_ms, '.1f')} ms/step, "
                 f"peak {fmt(row.peak_mem_gib, '.2f')} GiB, MFU {mfu}% (nominal {nominal}%), "
-                f"loss {fmt(row.loss, '.3f')}, {row.steps} steps {row.extra or ''}")
+                f"loss {fmt(row.loss, '.3f')}, {row.steps} steps {row.extra or ''}"
+            )
         self.write()
 
     def write(self) -> None:
@@ -382,8 +434,14 @@ class Ctx:
     results: Results
 
     def done(self, row: Row) -> None:
-        finish(row, self.n_flops, self.cfg.num_hidden_layers, self.cfg.hidden_size, self.rate_tflops,
-               self.peak_tflops)
+        finish(
+            row,
+            self.n_flops,
+            self.cfg.num_hidden_layers,
+            self.cfg.hidden_size,
+            self.rate_tflops,
+            self.peak_tflops,
+        )
         self.results.add(row)
 
 
@@ -432,8 +490,17 @@ def _compiled_body(ctx: Ctx, row: Row, scope: str) -> None:
         fn: Callable[..., Any] = model
     else:
         fn = torch.compile(model)
-    measure(row, fn, opt, ctx.device, ctx.cfg.vocab_size, ctx.steps, ctx.warmup + 2, ctx.max_timed_s,
-            first_is_compile=True)
+    measure(
+        row,
+        fn,
+        opt,
+        ctx.device,
+        ctx.cfg.vocab_size,
+        ctx.steps,
+        ctx.warmup + 2,
+        ctx.max_timed_s,
+        first_is_compile=True,
+    )
     row.extra["unique_graphs"] = int(counters["stats"]["unique_graphs"])
     row.extra["graph_breaks"] = int(sum(counters["graph_break"].values()))
 
@@ -466,10 +533,19 @@ def _qlora_body(ctx: Ctx, row: Row, tmp: str) -> None:
         free(ctx.device)
     with phase("reload 4-bit NF4 (bitsandbytes)"):
         t = time.perf_counter()
-        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=q, dtype=torch.bfloat16,
-                                                     device_map=ctx.device.type, attn_implementation=row.attn)
+        q = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            tmp,
+            quantization_config=q,
+            dtype=torch.bfloat16,
+            device_map=ctx.device.type,
+            attn_implementation=row.attn,
+        )
         row.extra["load_s"] = round(time.perf_counter() - t, 1)
     row.extra["n_4bit_linears"] = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -513,18 +589,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per row (default 10, tiny 3)")
     p.add_argument("--warmup", type=int, default=None, help="discarded steps per row (default 3, tiny 1)")
-    p.add_argument("--max-timed-s", type=float, default=8.0,
-                   help="fewer timed steps (at least 3) where --steps of them would take longer")
+    p.add_argument(
+        "--max-timed-s",
+        type=float,
+        default=8.0,
+        help="fewer timed steps (at least 3) where --steps of them would take longer",
+    )
     p.add_argument("--attn", default="eager,sdpa", help="attention implementations to sweep")
     p.add_argument("--shapes", default=None, help="BxS list (default 8x128,8x512,16x1024; tiny 2x32,2x64)")
     p.add_argument("--qlora-shape", default=None, help="BxS of the QLoRA row (default 8x512; tiny 2x64)")
     p.add_argument("--qlora-attn", default="sdpa")
-    p.add_argument("--compile-scope", choices=["layers", "model"], default="layers",
-                   help="torch.compile each decoder layer (regional, default) or the whole model")
+    p.add_argument(
+        "--compile-scope",
+        choices=["layers", "model"],
+        default="layers",
+        help="torch.compile each decoder layer (regional, default) or the whole model",
+    )
     p.add_argument("--skip-qlora", action="store_true")
     p.add_argument("--skip-compile", action="store_true")
-    p.add_argument("--peak-tflops", type=float, default=None,
-                   help="nominal dense bf16 peak for the second MFU column (default 989.4 on H100/H200)")
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="nominal dense bf16 peak for the second MFU column (default 989.4 on H100/H200)",
+    )
     p.add_argument("--tmp-dir", default="/tmp", help="where the QLoRA path saves the bf16 model")
     args = p.parse_args(argv)
 
@@ -539,8 +627,12 @@ def main(argv: list[str] | None = None) -> int:
     gpu: dict[str, Any] = {"type": device.type}
     if device.type == "cuda":
         prop = torch.cuda.get_device_properties(device)
-        gpu |= {"name": prop.name, "capability": f"{prop.major}.{prop.minor}",
-                "memory_gib": round(prop.total_memory / GIB, 1), "cuda": torch.version.cuda}
+        gpu |= {
+            "name": prop.name,
+            "capability": f"{prop.major}.{prop.minor}",
+            "memory_gib": round(prop.total_memory / GIB, 1),
+            "cuda": torch.version.cuda,
+        }
     else:
         gpu |= {"name": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
     peak = args.peak_tflops
@@ -550,8 +642,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(args.tiny)
     counts = param_counts(cfg)
     say(f"device: {gpu}")
-    say(f"Phi3-shaped model: {counts['total'] / 1e9:.3f} B parameters ({counts['total']:,}); "
-        f"N for FLOPs (without the input embedding) {counts['N_flops']:,}")
+    say(
+        f"Phi3-shaped model: {counts['total'] / 1e9:.3f} B parameters ({counts['total']:,}); "
+        f"N for FLOPs (without the input embedding) {counts['N_flops']:,}"
+    )
     say(BASELINE_NOTE)
 
     doc: dict[str, Any] = {
@@ -560,18 +654,33 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv,
         "tiny": args.tiny,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     **{k: version(k) for k in ("transformers", "peft", "bitsandbytes", "accelerate")}},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            **{k: version(k) for k in ("transformers", "peft", "bitsandbytes", "accelerate")},
+        },
         "device": gpu,
-        "model_config": {k: getattr(cfg, k) for k in (
-            "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "max_position_embeddings", "tie_word_embeddings")},
+        "model_config": {
+            k: getattr(cfg, k)
+            for k in (
+                "vocab_size",
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "max_position_embeddings",
+                "tie_word_embeddings",
+            )
+        },
         "params": counts,
         "lora_config": {"r": 64, "lora_alpha": 64, "lora_dropout": 0.05, "target_modules": LORA_TARGETS},
         "flops_formula": FLOPS_FORMULA,
         "nominal_peak_tflops": peak,
         "baseline_note": BASELINE_NOTE,
-        "steps": steps, "warmup": warmup, "max_timed_s": args.max_timed_s,
+        "steps": steps,
+        "warmup": warmup,
+        "max_timed_s": args.max_timed_s,
     }
     results = Results(args.out, doc)
 
@@ -593,16 +702,29 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_qlora:
         run_qlora(ctx, args.qlora_attn, qshape[0], qshape[1], args.tmp_dir)
         q = next((r for r in results.rows if r.kind == "qlora" and r.tokens_per_s), None)
-        ref = next((r for r in results.rows if r.kind == "lora" and r.attn == args.qlora_attn
-                    and (r.batch, r.seq) == qshape and r.tokens_per_s), None)
+        ref = next(
+            (
+                r
+                for r in results.rows
+                if r.kind == "lora"
+                and r.attn == args.qlora_attn
+                and (r.batch, r.seq) == qshape
+                and r.tokens_per_s
+            ),
+            None,
+        )
         if q and ref and q.tokens_per_s and ref.tokens_per_s:
             doc["qlora_vs_lora"] = {
-                "shape": f"{qshape[0]}x{qshape[1]}", "attn": args.qlora_attn,
+                "shape": f"{qshape[0]}x{qshape[1]}",
+                "attn": args.qlora_attn,
                 "tokens_per_s_ratio": q.tokens_per_s / ref.tokens_per_s,
-                "peak_mem_ratio": (q.peak_mem_gib / ref.peak_mem_gib
-                                   if q.peak_mem_gib and ref.peak_mem_gib else None),
-                "model_mem_ratio": (q.model_mem_gib / ref.model_mem_gib
-                                    if q.model_mem_gib and ref.model_mem_gib else None)}
+                "peak_mem_ratio": (
+                    q.peak_mem_gib / ref.peak_mem_gib if q.peak_mem_gib and ref.peak_mem_gib else None
+                ),
+                "model_mem_ratio": (
+                    q.model_mem_gib / ref.model_mem_gib if q.model_mem_gib and ref.model_mem_gib else None
+                ),
+            }
             say(f"QLoRA / LoRA at {qshape[0]}x{qshape[1]} {args.qlora_attn}: {doc['qlora_vs_lora']}")
 
     ok = [r for r in results.rows if r.kind == "lora" and r.tokens_per_s]
@@ -615,8 +737,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results.write()
     say("")
-    print_table(results.rows, f"LoRA speed on {gpu['name']}: matmul {mm['tflops']:.1f} TFLOP/s measured"
-                + (f", {peak} nominal" if peak else ""))
+    print_table(
+        results.rows,
+        f"LoRA speed on {gpu['name']}: matmul {mm['tflops']:.1f} TFLOP/s measured"
+        + (f", {peak} nominal" if peak else ""),
+    )
     say(BASELINE_NOTE)
     say(f"formula: {FLOPS_FORMULA}")
     say(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
