@@ -57,6 +57,52 @@ class EvalTask:
 
 
 @dataclass(frozen=True)
+class GenerationTask:
+    """Prompts with the free answers they should get (issue 20: tasks scored by their text).
+
+    Each prompt is the full text fed to the model, ending where the answer starts; each
+    reference is the gold answer (the fine-tune's training target is the reference followed by
+    EOS, which answer-likelihood scores too when ``eos``). An answer is decoded greedily for at
+    most ``max_new_tokens`` tokens; it ends at EOS or once its text contains one of ``stop``
+    (say "\\n"), and is cut before the first stop string.
+    """
+
+    prompts: tuple[str, ...]
+    references: tuple[str, ...]
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ()
+    eos: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("prompts", "references", "stop"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.prompts:
+            raise ValueError("GenerationTask needs at least one prompt")
+        if len(self.prompts) != len(self.references):
+            raise ValueError(
+                f"GenerationTask has {len(self.prompts)} prompts but {len(self.references)} references"
+            )
+        if not all(isinstance(p, str) for p in self.prompts):
+            raise ValueError("prompts must be strings")
+        empty = [i for i, r in enumerate(self.references) if not isinstance(r, str) or not r.strip()]
+        if empty:
+            raise ValueError(
+                f"references must be non-empty strings; example {empty[0]} is {self.references[empty[0]]!r}"
+            )
+        check_generation(self.max_new_tokens, self.stop)
+        if not isinstance(self.eos, bool):
+            raise ValueError(f"eos must be a bool, got {self.eos!r}")
+
+
+def check_generation(max_new_tokens: int, stop: tuple[str, ...]) -> None:
+    """Refuse a token cap below 1 and stop strings that are empty (they would end every answer)."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    if not all(isinstance(s, str) and s for s in stop):
+        raise ValueError(f"stop strings must be non-empty strings, got {stop!r}")
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where an artifact runs, in the two words the back ends take.
 
@@ -97,12 +143,16 @@ class ModelArtifact:
 
 
 class Evaluator(ABC):
-    """Measures an artifact on a task and returns JSON-serialisable metrics."""
+    """Measures an artifact on a task and returns JSON-serialisable metrics.
+
+    The task is of the kind the evaluator documents: an ``EvalTask`` (labels) or a
+    ``GenerationTask`` (free answers); hence ``Any`` here, and the precise type on each class.
+    """
 
     name: ClassVar[str]
 
     @abstractmethod
-    def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
+    def evaluate(self, artifact: ModelArtifact, task: Any) -> dict[str, Any]:
         """Measure ``artifact`` on ``task``."""
 
 

@@ -1,4 +1,5 @@
-"""ONNX Runtime GenAI session helpers shared by the accuracy and latency evaluators."""
+"""ONNX Runtime GenAI session helpers shared by the evaluators: label scoring and decoding,
+og's greedy search for free answers, and teacher-forced answer log-probabilities."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import onnxruntime_genai as og  # type: ignore[import-untyped]
 from ._base import EvaluatorError, Method
 from ._constrained import Choice, candidate_sequences
 from ._genai_config import provider_options
-from ._scoring import choose
+from ._scoring import check_ids, choose, log_softmax
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,18 @@ class GenaiSession:
         return ids
 
     def eos_id(self) -> int:
-        ids = list(self.tokenizer.eos_token_ids)
+        ids = self.eos_ids()
         if not ids:
             raise EvaluatorError("the ORT GenAI tokenizer has no EOS token")
-        return int(ids[0])
+        return ids[0]
+
+    def eos_ids(self) -> tuple[int, ...]:
+        """Every EOS id (genai_config.json's ``eos_token_id``, one id or a list)."""
+        return tuple(int(i) for i in self.tokenizer.eos_token_ids)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Text of ``token_ids``; ORT GenAI's tokenizer skips special tokens."""
+        return str(self.tokenizer.decode(np.asarray(list(token_ids), dtype=np.int32)))
 
     def generator(self, max_length: int) -> Any:
         params = og.GeneratorParams(self.model)
@@ -117,6 +126,60 @@ class GenaiBackend:
         if self._generator is None:
             raise RuntimeError("rewind() before start()")
         self._generator.rewind_to(self._prompt_len)
+
+
+class GenaiGreedy:
+    """``Stepper`` (see ``_greedy``) running ORT GenAI's own greedy search, as an app does.
+
+    ``first``: a new generator (greedy: no sampling, no repetition penalty, one beam),
+    ``append_tokens(prompt)`` (the prefill), then ``generate_next_token`` (which only picks the
+    argmax of the prefill's logits: no forward pass). Each ``next`` is ``generate_next_token``:
+    one forward pass over the token picked last, then its argmax.
+    """
+
+    def __init__(self, session: GenaiSession) -> None:
+        self._session = session
+        self._generator: Any = None
+
+    def _picked(self) -> int:
+        self._generator.generate_next_token()
+        return int(np.asarray(self._generator.get_next_tokens()).reshape(-1)[0])
+
+    def first(self, prompt_ids: Sequence[int], max_new_tokens: int) -> int:
+        params = og.GeneratorParams(self._session.model)
+        params.set_search_options(
+            max_length=len(prompt_ids) + max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            repetition_penalty=1.0,
+            min_length=0,
+        )
+        self._generator = og.Generator(self._session.model, params)
+        self._generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
+        return self._picked()
+
+    def next(self) -> int:
+        if self._generator is None:
+            raise RuntimeError("next() before first()")
+        return self._picked()
+
+
+def answer_logprobs_genai(
+    session: GenaiSession, prompt_ids: Sequence[int], answer_ids: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    """Log-probability of each answer token after the prompt and the answer tokens before it.
+
+    One ``append_tokens`` of the prompt and the answer but its last token; ``get_output("logits")``
+    holds every fed position, and the last ``len(answer_ids)`` of them predict the answer.
+    """
+    generator = session.generator(len(prompt_ids) + len(answer_ids))
+    generator.append_tokens(np.asarray([*prompt_ids, *answer_ids[:-1]], dtype=np.int32))
+    logits = np.asarray(generator.get_output("logits"), dtype=np.float32)
+    rows = logits.reshape(-1, logits.shape[-1])[-len(answer_ids) :]
+    if rows.shape[0] != len(answer_ids):
+        raise EvaluatorError(f"ORT GenAI gave logits of {rows.shape[0]} positions, not of every fed token")
+    check_ids(answer_ids, rows.shape[-1])
+    return log_softmax(rows)[np.arange(len(answer_ids)), list(answer_ids)]
 
 
 def predict_genai(

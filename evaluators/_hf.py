@@ -127,6 +127,18 @@ def predict_hf(
     return choices
 
 
+def hf_eos_ids(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
+    """The tokenizer's EOS id and those of the model's generation config (one id or a list),
+    as the ONNX builder writes them into genai_config.json; the tokenizer's first."""
+    ids: list[int] = []
+    config = getattr(model, "generation_config", None)
+    for value in (tokenizer.eos_token_id, getattr(config, "eos_token_id", None)):
+        for i in value if isinstance(value, (list, tuple)) else [value]:
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return tuple(ids)
+
+
 def load_hf(path: Path, device: str) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """Load an HF folder in float32 on the torch ``device``."""
     try:

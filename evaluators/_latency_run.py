@@ -1,13 +1,13 @@
-"""The measuring side of the latency evaluator: runs in a child process of its own.
+"""The measuring side of the latency evaluators: runs in a child process of its own.
 
 Reads a JSON request on stdin, prints one JSON line on stdout: the metrics, or
-``{"error": "..."}`` with a one-line message (exit status 1).
+``{"error": "..."}`` with a one-line message (exit status 1). A request with
+``"measure": "generation"`` times free answers (``_generation_run``); any other, labels.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import sys
 import time
@@ -19,28 +19,10 @@ import psutil
 
 from ._base import EvaluatorError, Placement
 from ._constrained import candidate_sequences
+from ._rss import MB, peak_rss_mb
 from ._runtimes import load_runtime
 from ._timed import Timing, timed_request
 from .stats import bootstrap_quantile_ci
-
-_MB = 1024 * 1024
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process's own address space.
-
-    Linux: VmHWM from /proc/self/status. Not ru_maxrss: across fork + exec it keeps the
-    high-water mark of the parent's address space, so it would report the caller's peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / _MB if sys.platform == "darwin" else peak / 1024
 
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +32,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     t_load = time.perf_counter()
     runtime = load_runtime(request["kind"], Path(request["path"]), Placement(**request["placement"]))
     load_s = time.perf_counter() - t_load
-    rss_after_load = psutil.Process().memory_info().rss / _MB
+    rss_after_load = psutil.Process().memory_info().rss / MB
     if request["eos"] and runtime.eos_id is None:
         raise EvaluatorError("eos is set but the tokenizer has no EOS token")
     eos_id = runtime.eos_id if request["eos"] else None
@@ -83,7 +65,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "runtime": runtime.name,
         "load_s": load_s,
         "rss_after_load_mb": rss_after_load,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -122,7 +104,13 @@ def _one_line(exc: BaseException) -> str:
 def main() -> int:
     """Entry point of ``python -m evaluators.latency``."""
     try:
-        result = measure(json.loads(sys.stdin.read()))
+        request = json.loads(sys.stdin.read())
+        if request.get("measure") == "generation":
+            from ._generation_run import measure_generation
+
+            result = measure_generation(request)
+        else:
+            result = measure(request)
     except Exception as exc:  # every failure becomes one JSON line for the parent
         print(json.dumps({"error": _one_line(exc)}), flush=True)
         return 1

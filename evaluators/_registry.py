@@ -6,6 +6,9 @@ from typing import Any
 
 from ._base import Evaluator
 from .accuracy import AccuracyEvaluator
+from .answer_likelihood import AnswerLikelihoodEvaluator
+from .generation import GenerationEvaluator
+from .generation_latency import GenerationLatencyEvaluator
 from .latency import LatencyEvaluator
 from .size import SizeEvaluator
 
@@ -39,5 +42,12 @@ def get_evaluator(name: str, **kwargs: Any) -> Evaluator:
     return cls(**kwargs)
 
 
-for _cls in (AccuracyEvaluator, LatencyEvaluator, SizeEvaluator):
+for _cls in (
+    AccuracyEvaluator,
+    AnswerLikelihoodEvaluator,
+    GenerationEvaluator,
+    GenerationLatencyEvaluator,
+    LatencyEvaluator,
+    SizeEvaluator,
+):
     register_evaluator(_cls)

@@ -1,28 +1,34 @@
-"""Loading a model for the latency child: one backend per runtime, and the facts reported."""
+"""Loading a model for the latency children and for generation: one backend per runtime, a
+greedy stepper, and the facts reported."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._base import Placement
+from ._greedy import ArgmaxStepper, Stepper
 from ._scoring import Backend
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """A loaded model: how to tokenize, a backend for answers of up to n tokens, the context
-    requests run in, and the runtime's name, versions and thread settings."""
+    """A loaded model: how to tokenize and decode, a backend for answers of up to n tokens, a
+    new greedy stepper (``_greedy``), the context requests run in, and the runtime's name,
+    versions and thread settings. ``eos_ids``: every EOS id; ``eos_id``: the first."""
 
     encode: Callable[[str], list[int]]
+    decode: Callable[[Sequence[int]], str]
     eos_id: int | None
+    eos_ids: tuple[int, ...]
     backend: Callable[[int], Backend]
+    stepper: Callable[[], Stepper]
     context: Callable[[], AbstractContextManager[Any]]
     name: str
     versions: dict[str, str]
@@ -40,15 +46,18 @@ def _load_hf(path: Path, device: str) -> Runtime:
     import torch
     import transformers
 
-    from ._hf import HfBackend, load_hf
+    from ._hf import HfBackend, hf_eos_ids, load_hf
 
     model, tokenizer = load_hf(path, device)
     model.eval()
     eos = tokenizer.eos_token_id
     return Runtime(
         encode=lambda text: [int(i) for i in tokenizer(text)["input_ids"]],
+        decode=lambda ids: str(tokenizer.decode(list(ids), skip_special_tokens=True)),
         eos_id=None if eos is None else int(eos),
+        eos_ids=hf_eos_ids(model, tokenizer),
         backend=lambda _answer_tokens: HfBackend(model),
+        stepper=lambda: ArgmaxStepper(HfBackend(model)),
         context=torch.inference_mode,
         name="pytorch-eager",
         versions={"torch": torch.__version__, "transformers": transformers.__version__},
@@ -57,14 +66,17 @@ def _load_hf(path: Path, device: str) -> Runtime:
 
 
 def _load_genai(path: Path, provider: str) -> Runtime:
-    from ._genai import GenaiBackend, load_genai, runtime_versions
+    from ._genai import GenaiBackend, GenaiGreedy, load_genai, runtime_versions
 
     session = load_genai(path, provider)
-    eos = list(session.tokenizer.eos_token_ids)
+    eos = session.eos_ids()
     return Runtime(
         encode=session.encode,
-        eos_id=int(eos[0]) if eos else None,
+        decode=session.decode,
+        eos_id=eos[0] if eos else None,
+        eos_ids=eos,
         backend=lambda answer_tokens: GenaiBackend(session, answer_tokens),
+        stepper=lambda: GenaiGreedy(session),
         context=contextlib.nullcontext,
         name="onnxruntime-genai",
         versions=runtime_versions(),

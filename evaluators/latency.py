@@ -73,10 +73,12 @@ class LatencyEvaluator(Evaluator):
             "warmup": self.warmup,
             "repeats": self.repeats,
         }
-        return _run_child(request, self.timeout_s)
+        return run_child(request, self.timeout_s)
 
 
-def _run_child(request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def run_child(request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """The metrics the latency child (``_latency_run.main``) returns for ``request``; its
+    failures, a timeout included, as a one-line EvaluatorError."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     # -W: runpy warns that evaluators.latency was imported by the package before __main__.

@@ -1,4 +1,4 @@
-"""Uncertainty of measurements: intervals for accuracy and latency, and a paired test.
+"""Uncertainty of measurements: intervals for accuracy, means and latency, and paired tests.
 
 Pure Python and numpy (no scipy), so that every evaluator and report can use them.
 """
@@ -12,8 +12,19 @@ from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["PairedResult", "bootstrap_quantile_ci", "paired_test", "wilson_interval"]
+__all__ = [
+    "PairedResult",
+    "PairedScores",
+    "bootstrap_mean_ci",
+    "bootstrap_quantile_ci",
+    "paired_bootstrap",
+    "paired_test",
+    "wilson_interval",
+]
+
+_CHUNK = 1000  # resamples drawn per step, so that memory stays at _CHUNK x n values
 
 
 def _z(confidence: float) -> float:
@@ -107,3 +118,69 @@ def paired_test(a_correct: Sequence[int | bool], b_correct: Sequence[int | bool]
     upper = _upper_tail(b, n)  # P(X >= b)
     lower = 1 - _upper_tail(b + 1, n)  # P(X <= b)
     return PairedResult(b, c, n, float(upper), float(min(Fraction(1), 2 * min(upper, lower))))
+
+
+def _finite(values: Sequence[float], what: str) -> npt.NDArray[np.float64]:
+    data = np.asarray(values, dtype=np.float64).reshape(-1)
+    if data.size == 0:
+        raise ValueError(f"{what} needs at least one value")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{what} needs finite values")
+    return data
+
+
+def _resampled_means(data: npt.NDArray[np.float64], resamples: int, seed: int) -> npt.NDArray[np.float64]:
+    """Means of ``resamples`` resamples of ``data`` with replacement (seeded: repeatable)."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    rng = np.random.default_rng(seed)
+    means = [
+        data[rng.integers(0, data.size, size=(min(_CHUNK, resamples - done), data.size))].mean(axis=1)
+        for done in range(0, resamples, _CHUNK)
+    ]
+    return np.concatenate(means)
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float], *, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of ``values`` (Efron & Tibshirani 1993, 13.3).
+
+    The ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the means of ``resamples``
+    resamples with replacement; the same ``seed`` gives the same interval.
+    """
+    _z(level)
+    means = _resampled_means(_finite(values, "bootstrap_mean_ci"), resamples, seed)
+    alpha = (1.0 - level) / 2
+    low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedScores:
+    """Paired bootstrap of per-example scores of A and B on the same examples (Koehn 2004).
+
+    ``p_worse``: one-sided p-value for "B is worse than A", ``(1 + k) / (1 + resamples)`` where
+    k counts the resamples of examples in which B's mean is at least A's. Small when B loses on
+    nearly every resample; 1.0 when B never loses (identical scores included).
+    """
+
+    n: int
+    mean_a: float
+    mean_b: float
+    p_worse: float
+
+
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = 10000, seed: int = 0
+) -> PairedScores:
+    """Paired bootstrap test of per-example scores ``a`` and ``b`` (same examples, same order)."""
+    if len(a) != len(b):
+        raise ValueError(
+            f"paired_bootstrap needs the same examples for both: got {len(a)} and {len(b)} scores"
+        )
+    xa, xb = _finite(a, "paired_bootstrap"), _finite(b, "paired_bootstrap")
+    diffs = _resampled_means(xb - xa, resamples, seed)
+    # a tolerance, so that a zero difference summed in another order does not count as a loss
+    at_least = int(np.count_nonzero(diffs >= -1e-12 * max(1.0, float(np.max(np.abs(xb - xa))))))
+    return PairedScores(xa.size, float(xa.mean()), float(xb.mean()), (1 + at_least) / (1 + resamples))

@@ -10,8 +10,11 @@ import pytest
 import evaluators
 from evaluators import (
     AccuracyEvaluator,
+    AnswerLikelihoodEvaluator,
     EvalTask,
     Evaluator,
+    GenerationEvaluator,
+    GenerationLatencyEvaluator,
     LatencyEvaluator,
     ModelArtifact,
     Placement,
@@ -24,12 +27,21 @@ def test_get_evaluator_builds_registered_classes_with_kwargs() -> None:
     assert isinstance(get_evaluator("accuracy"), AccuracyEvaluator)
     latency = get_evaluator("latency", repeats=5)
     assert isinstance(latency, LatencyEvaluator) and latency.repeats == 5
-    assert evaluators.evaluator_names() == ["accuracy", "latency", "size"]
+    assert evaluators.evaluator_names() == [
+        "accuracy", "answer-likelihood", "generation", "generation-latency", "latency", "size",
+    ]  # fmt: skip
+    generation = get_evaluator("generation-latency", max_new_tokens=4, stop=["\n"])
+    assert isinstance(generation, GenerationLatencyEvaluator)
+    assert (generation.max_new_tokens, generation.stop) == (4, ("\n",))
+    assert isinstance(get_evaluator("generation"), GenerationEvaluator)
+    assert isinstance(get_evaluator("answer-likelihood"), AnswerLikelihoodEvaluator)
 
 
 def test_unknown_names_list_the_known_ones() -> None:
     with pytest.raises(
-        ValueError, match="unknown evaluator 'speed'; known evaluators: accuracy, latency, size"
+        ValueError,
+        match="unknown evaluator 'speed'; known evaluators: accuracy, answer-likelihood, generation, "
+        "generation-latency, latency, size",
     ):
         get_evaluator("speed")
 
@@ -50,6 +62,12 @@ def test_exports() -> None:
     for name in evaluators.__all__:
         assert hasattr(evaluators, name)
     assert evaluators.stats.wilson_interval is evaluators.wilson_interval
+    for name in (
+        "GenerationTask", "Generation", "generate_answers", "GenerationEvaluator",
+        "AnswerLikelihoodEvaluator",
+        "GenerationLatencyEvaluator", "PairedScores", "paired_bootstrap", "bootstrap_mean_ci",
+    ):  # fmt: skip
+        assert name in evaluators.__all__
 
 
 def test_records_validate_and_coerce() -> None:

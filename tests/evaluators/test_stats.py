@@ -8,7 +8,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from evaluators import PairedResult, bootstrap_quantile_ci, paired_test, wilson_interval
+from evaluators import (
+    PairedResult,
+    PairedScores,
+    bootstrap_mean_ci,
+    bootstrap_quantile_ci,
+    paired_bootstrap,
+    paired_test,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize(
@@ -116,3 +124,64 @@ def test_paired_test_edge_cases() -> None:
         paired_test([1, 0, 1], [1, 0])
     with pytest.raises(ValueError, match="a_correct must hold 0/1"):
         paired_test([2], [1])
+
+
+def test_bootstrap_mean_ci_is_the_percentile_bootstrap_of_the_mean() -> None:
+    values = [0.0, 0.21, 1.0, 0.55, 0.74, 0.93, 0.02, 0.48]
+    low, high = bootstrap_mean_ci(values, resamples=3000, seed=4)
+    rng = np.random.default_rng(4)
+    means = np.asarray(values)[rng.integers(0, 8, size=(3000, 8))].mean(axis=1)
+    assert (low, high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), rel=1e-12)
+    assert low < float(np.mean(values)) < high
+    assert bootstrap_mean_ci(values) == bootstrap_mean_ci(values)  # seeded
+    assert bootstrap_mean_ci(values, seed=1) != bootstrap_mean_ci(values, seed=2)
+    assert bootstrap_mean_ci([0.4] * 5) == (0.4, 0.4)
+    half = bootstrap_mean_ci(values, level=0.5)
+    assert low < half[0] < half[1] < high
+    more = bootstrap_mean_ci(values * 10)
+    assert more[1] - more[0] < high - low
+
+
+def test_bootstrap_mean_ci_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="at least one value"):
+        bootstrap_mean_ci([])
+    with pytest.raises(ValueError, match="finite"):
+        bootstrap_mean_ci([1.0, math.inf])
+    with pytest.raises(ValueError, match="confidence must be in"):
+        bootstrap_mean_ci([1.0], level=1.5)
+    with pytest.raises(ValueError, match="resamples must be >= 1"):
+        bootstrap_mean_ci([1.0], resamples=0)
+
+
+def test_paired_bootstrap_counts_the_resamples_where_b_is_not_worse() -> None:
+    # b - a is +1 or -2: a resample of the two examples has mean >= 0 only when it draws +1 twice.
+    a, b = [0.0, 0.0], [1.0, -2.0]
+    result = paired_bootstrap(a, b, resamples=4000, seed=7)
+    draws = np.random.default_rng(7).integers(0, 2, size=(4000, 2))
+    not_worse = int(np.sum(np.array([1.0, -2.0])[draws].mean(axis=1) >= 0))
+    assert result == PairedScores(2, 0.0, -0.5, (1 + not_worse) / 4001)
+    assert result.p_worse == pytest.approx(0.25, abs=0.02)
+
+
+def test_paired_bootstrap_finds_a_real_difference_and_not_a_zero_one() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.3, 0.9, size=60)
+    a = x.tolist()
+    same = paired_bootstrap(a, a)
+    assert (same.n, same.p_worse) == (60, 1.0)  # identical scores: no sign that b is worse
+    worse = paired_bootstrap(a, (x - 0.1).tolist(), resamples=999)
+    assert worse.p_worse == 1 / 1000 and worse.mean_b == pytest.approx(worse.mean_a - 0.1)
+    assert paired_bootstrap(a, (x + 0.1).tolist()).p_worse == 1.0
+    noisy = x + rng.normal(0.0, 0.1, size=60)
+    shifted = paired_bootstrap(a, (noisy - 0.08).tolist())  # b loses 0.08 on average, noise 0.1
+    assert shifted.p_worse < 0.01
+    swaps = np.where(np.arange(60) % 2 == 0, 0.1, -0.1)  # wins and losses that cancel exactly
+    zero = paired_bootstrap(a, (x + swaps).tolist())
+    assert zero.mean_b == pytest.approx(zero.mean_a) and 0.3 < zero.p_worse < 0.7
+
+
+def test_paired_bootstrap_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="same examples for both: got 2 and 1 scores"):
+        paired_bootstrap([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least one value"):
+        paired_bootstrap([], [])
