@@ -1,10 +1,10 @@
 """After the search: the front's trials measured once on the confirm split, which no choice saw.
 
-The sampler, the front and the winner use only the search split, so the search split's accuracy
-of the winner is biased upwards (it is the best of many noisy draws). The confirm split gives the
-figure a user can expect on new data. Only the feasible front (or the closest trial when none is
-feasible) is measured, once per trial; the results live in the study's user attributes
-(``confirm:<number>``), so every worker and every later report sees them.
+The sampler, the front and the winner use only the search split, so the search split's figure
+(accuracy, ROUGE-L) of the winner is biased upwards (it is the best of many noisy draws). The
+confirm split gives the figure a user can expect on new data. Only the feasible front (or the
+closest trial when none is feasible) is measured, once per trial; the results live in the
+study's user attributes (``confirm:<number>``), so every worker and every later report sees them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from autotune.progress import Reporter
 from autotune.report import CONFIRM_ATTR, build_report
 from autotune.space import Space
 from autotune.targets import Target
+from autotune.task_kinds import get_task_kind
 
 if TYPE_CHECKING:
     from autotune.runner import TrialRunner
@@ -55,11 +56,12 @@ def confirm_front(
             reporter.message(f"trial {number}: confirm-split evaluation failed: {first}")
             continue
         study.set_user_attr(f"{CONFIRM_ATTR}{number}", result)
-        m = result["metrics"]
+        m, kind = result["metrics"], get_task_kind(space.task)
+        quality, confirm = kind.quality, kind.confirm
         reporter.message(
-            f"trial {number}: confirm-split accuracy {m['confirm_accuracy']:.3f} "
-            f"[{m['confirm_accuracy_low']:.2f}-{m['confirm_accuracy_high']:.2f}] on {result['n']} rows "
-            f"(search split {row.metrics.get('accuracy', float('nan')):.3f})"
+            f"trial {number}: confirm-split {quality} {m[confirm]:.3f} "
+            f"[{m[f'{confirm}_low']:.2f}-{m[f'{confirm}_high']:.2f}] on {result['n']} rows "
+            f"(search split {row.metrics.get(quality, float('nan')):.3f})"
         )
         done.append(number)
     return done

@@ -1,16 +1,19 @@
 """Every metric a trial reports, declared once: name, unit, direction and who measures it.
 
-The space schema (which metrics an objective, constraint or preference may name), the runner
-(which evaluator output becomes which metric), the report (better-is-higher, units) and the Olive
-goal mapping all read this registry. A new metric is one entry here and the evaluator that
-produces it.
+The metrics every task kind shares (latency, memory, size) are declared here; each task kind
+declares its own (accuracy, ROUGE-L, ...) next to its code in ``autotune.task_kinds``, and this
+registry collects them all. The space schema (which metrics an objective, constraint or
+preference may name), the runner (which evaluator output becomes which metric), the report
+(better-is-higher, units) and the Olive goal mapping read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from autotune.metric_spec import MetricSpec, Source
+from autotune.task_kinds import TASK_KINDS
 
 __all__ = [
     "METRICS",
@@ -23,85 +26,18 @@ __all__ = [
     "searchable_metrics",
 ]
 
-Source = Literal["eval-onnx", "eval-torch", "eval-confirm", "latency", "size"]
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric: ``key`` (and ``index`` into a list value) picks it from its source's output."""
-
-    name: str
-    unit: str
-    direction: Literal["maximize", "minimize"]
-    source: Source
-    key: str
-    description: str
-    index: int | None = None
-    # False for figures the search must never see (the confirm split): not an objective,
-    # constraint or preference.
-    searchable: bool = True
-    olive: tuple[tuple[str, str], ...] = ()  # Olive (metric type, sub_type) pairs that mean it
-    # The trial detail holding per-example correctness ("0110..."), for paired comparisons.
-    paired: str | None = None
-
-    def pick(self, output: Mapping[str, Any]) -> float | None:
-        value = output.get(self.key)
-        if value is not None and self.index is not None:
-            value = value[self.index]
-        return None if value is None else float(value)
-
-
-def _accuracy(prefix: str, source: Source, split: str, searchable: bool, **kw: Any) -> list[MetricSpec]:
-    what = f"accuracy of the {split}"
-    return [
-        MetricSpec(
-            prefix, "fraction", "maximize", source, "accuracy", what, searchable=searchable, **kw
-        ),
-        MetricSpec(
-            f"{prefix}_low", "fraction", "maximize", source, "accuracy_ci95",
-            f"lower end of the 95% Wilson interval of the {what}", 0, searchable,
-        ),
-        MetricSpec(
-            f"{prefix}_high", "fraction", "maximize", source, "accuracy_ci95",
-            f"upper end of the 95% Wilson interval of the {what}", 1, searchable,
-        ),
-    ]  # fmt: skip
-
-
-_ALL: list[MetricSpec] = [
-    *_accuracy(
-        "accuracy",
-        "eval-onnx",
-        "built ONNX model on the search split (ONNX Runtime GenAI)",
-        True,
-        olive=(("accuracy", "accuracy_score"), ("accuracy", "accuracy")),
-        paired="correct",
-    ),
-    *_accuracy(
-        "torch_accuracy",
-        "eval-torch",
-        "merged PyTorch model on the search split",
-        True,
-        paired="torch_correct",
-    ),
-    *_accuracy("confirm_accuracy", "eval-confirm", "built ONNX model on the confirm split", False),
-    MetricSpec(
-        "label_margin",
-        "log-prob",
-        "maximize",
-        "eval-onnx",
-        "margin_mean",
-        "mean log-probability margin of the chosen label over the runner-up (search split)",
-    ),
+_COMMON: list[MetricSpec] = [
     MetricSpec(
         "latency_p50_ms", "ms", "minimize", "latency", "p50_ms",
-        "median time per request (prompt prefill + scoring the labels)",
-        olive=(("latency", "p50"),),
+        "median time per request (what the task kind's request does: the prompt's prefill, then "
+        "scoring the labels or generating the answer)",
+        olive=(("latency", "p50"),), aggregation="quantile",
     ),
     MetricSpec(
         "latency_p90_ms", "ms", "minimize", "latency", "p90_ms",
-        "90th percentile time per request (prompt prefill + scoring the labels)",
-        olive=(("latency", "p90"),),
+        "90th percentile time per request (the prompt's prefill, then scoring the labels or "
+        "generating the answer)",
+        olive=(("latency", "p90"),), aggregation="quantile",
     ),
     MetricSpec(
         "latency_mean_ms", "ms", "minimize", "latency", "mean_ms", "mean time per request",
@@ -112,10 +48,6 @@ _ALL: list[MetricSpec] = [
         "prompt tokens per second of the prefill",
     ),
     MetricSpec(
-        "decode_passes_per_s", "passes/s", "maximize", "latency", "decode_passes_per_s",
-        "forward passes per second after the prefill (passes actually run, not tokens counted)",
-    ),
-    MetricSpec(
         "peak_rss_mb", "MB", "minimize", "latency", "peak_rss_mb",
         "peak resident memory of the inference session's process",
     ),
@@ -123,7 +55,7 @@ _ALL: list[MetricSpec] = [
 ]  # fmt: skip
 
 METRICS: dict[str, MetricSpec] = {}
-for _m in _ALL:
+for _m in [*_COMMON, *(m for kind in TASK_KINDS.values() for m in kind.metrics)]:
     if _m.name in METRICS:
         raise ValueError(f"metric {_m.name!r} is declared twice")
     METRICS[_m.name] = _m
@@ -145,9 +77,10 @@ def get_metric(name: str) -> MetricSpec:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(searchable_metrics())}") from None
 
 
-def searchable_metrics() -> list[str]:
-    """Metrics an objective, constraint or preference may name."""
-    return [m.name for m in METRICS.values() if m.searchable]
+def searchable_metrics(kind: str | None = None) -> list[str]:
+    """Metrics an objective, constraint or preference may name (of the task ``kind``: all kinds
+    when None)."""
+    return [m.name for m in METRICS.values() if m.searchable and (kind is None or m.measured_by(kind))]
 
 
 def higher_is_better(name: str) -> bool:

@@ -1,8 +1,9 @@
 """``report.html``: one self-contained, offline page of a study (plotly's JavaScript inlined).
 
 Built from the report rows and Optuna's frozen trials only: the Pareto plot with the constraint
-region, the hypervolume history, parameter importances per objective, a sortable table of every
-trial, the winner's confusion matrix and the study's provenance.
+region (the preference metric against the first other objective), the hypervolume history,
+parameter importances per objective, a sortable table of every trial, the winner's confusion
+matrix (classification) or first answers (generation) and the study's provenance.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import platform
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from autotune.cache import library_versions
+from autotune.metrics import METRICS
 from autotune.report import Report, TrialRow
 from autotune.space import Space
+from autotune.task_kinds import TASK_KINDS
 
 __all__ = ["pareto_figure", "write_html_report"]
 
@@ -30,20 +33,57 @@ _GROUPS = (
     ("dominated", "feasible, dominated", "#9bbbd9"),
     ("infeasible", "infeasible", "#d62728"),
 )
+_STAR = {"symbol": "star", "size": 22, "color": "gold", "line": {"width": 1.5, "color": "#000"}}
+_DIAMOND = {"symbol": "diamond-open", "size": 12, "color": "#2ca02c", "line": {"width": 2}}
+
+
+class _Axes(NamedTuple):
+    x: str | None  # None: the trial number
+    y: str  # the preference metric (search split)
+    confirm: str | None  # the y metric's confirm-split figure, where the kind measures one
+
+
+def _axes(report: Report) -> _Axes:
+    """The preference metric on y, against the first other objective (else p90 latency where
+    measured, else the trial number)."""
+    y = report.preference
+    kind = TASK_KINDS.get(report.task)
+    confirm = kind.confirm if kind is not None and y == kind.quality else f"confirm_{y}"
+    x = next((o["metric"] for o in report.objectives if o["metric"] != y), None)
+    if x is None and any("latency_p90_ms" in r.metrics for r in report.rows):
+        x = "latency_p90_ms"
+    return _Axes(x, y, confirm if confirm in METRICS else None)
+
+
+def _at(r: TrialRow, metric: str | None) -> float | None:
+    """The row's finite value of ``metric`` (the trial number for None); None if it has none."""
+    v = r.number if metric is None else r.metrics.get(metric)
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def _vals(rows: list[TrialRow], metric: str | None) -> list[float]:
+    return [v for r in rows if (v := _at(r, metric)) is not None]
+
+
+def _label(metric: str | None) -> str:
+    spec = METRICS.get(metric or "")
+    return "trial" if metric is None else f"{metric} ({spec.unit})" if spec else metric
 
 
 def _group(r: TrialRow) -> str:
     return "front" if r.on_front else "dominated" if r.feasible else "infeasible"
 
 
-def _hover(r: TrialRow) -> str:
+def _hover(r: TrialRow, ax: _Axes) -> str:
     m = r.metrics
     lines = [
         f"trial {r.number} ({r.chain})",
-        f"accuracy (search) {_ci(m, 'accuracy')}",
-        *([f"accuracy (confirm) {_ci(m, 'confirm_accuracy')}"] if "confirm_accuracy" in m else []),
+        f"{ax.y} (search) {_ci(m, ax.y)}",
+        *([f"{ax.y} (confirm) {_ci(m, ax.confirm)}"] if ax.confirm and ax.confirm in m else []),
         f"p90 {m.get('latency_p90_ms', math.nan):.1f} ms, size {m.get('size_mb', math.nan):.0f} MB",
     ]
+    if ax.x not in (None, "latency_p90_ms", "size_mb") and (x := _at(r, ax.x)) is not None:
+        lines.append(f"{ax.x} {x:.4g}")
     lines += [f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in r.params.items()]
     return "<br>".join(lines)
 
@@ -58,109 +98,81 @@ def _error_y(rows: list[TrialRow], metric: str) -> dict[str, Any]:
     """Asymmetric error bars from the metric's 95% interval (none where it is not known)."""
     m = [r.metrics for r in rows]
     return {
-        "type": "data",
-        "symmetric": False,
+        "type": "data", "symmetric": False, "thickness": 1, "width": 3,
         "array": [x.get(f"{metric}_high", x[metric]) - x[metric] for x in m],
         "arrayminus": [x[metric] - x.get(f"{metric}_low", x[metric]) for x in m],
-        "thickness": 1,
-        "width": 3,
-    }
+    }  # fmt: skip
+
+
+def _ranges(rows: list[TrialRow], ax: _Axes, space: Space) -> tuple[float, float, float, float]:
+    """x from 0 (or below, for negative values) to 15% past the data; y: a fraction up to 1.02
+    and down to 0.08 below the lowest interval end or limit, anything else padded by 8%."""
+    xs = _vals(rows, ax.x) or [1.0]
+    x_lo = min(0.0, *xs)
+    span = (max(xs) - x_lo) or 1.0
+    m = [r.metrics for r in rows]
+    lows = [float(v.get(f"{ax.y}_low", v[ax.y])) for v in m] or [0.0]
+    highs = [float(v.get(f"{ax.y}_high", v[ax.y])) for v in m] or [1.0]
+    limits = [c.value for c in space.constraints if c.metric == ax.y]
+    floor, top = min(lows + limits), max(highs + limits)
+    spec = METRICS.get(ax.y)
+    if spec is not None and spec.unit == "fraction":
+        y_lo, y_hi = max(0.0, floor - 0.08), 1.02
+    else:
+        pad = 0.08 * ((top - floor) or abs(top) or 1.0)
+        y_lo, y_hi = floor - pad, top + pad
+    return x_lo - (0.15 * span if x_lo < 0 else 0.0), max(xs) + 0.15 * span, y_lo, y_hi
+
+
+def _scatter(rows: list[TrialRow], ax: _Axes, y: str, colour: str | None, **kw: Any) -> go.Scatter:
+    """``rows`` at (x, ``y``) with their hover text (and ``y``'s interval as error bars in ``colour``)."""
+    hover = {"hovertext" if "text" in kw else "text": [_hover(r, ax) for r in rows]}
+    bars = {"error_y": {**_error_y(rows, y), "color": colour}} if colour else {}
+    return go.Scatter(x=_vals(rows, ax.x), y=_vals(rows, y), hoverinfo="text", **hover, **bars, **kw)
 
 
 def pareto_figure(report: Report, space: Space) -> go.Figure:
-    """Accuracy against p90 latency; marker size is model size; the feasible region is shaded."""
-    rows = [r for r in report.rows if r.state == "complete"]
+    """The preference metric against the first other objective (see ``_axes``); marker size is
+    model size; the region meeting the constraints on those two metrics is shaded. A trial
+    without a value of either metric is left out."""
+    ax = _axes(report)
+    rows = [r for r in report.rows if r.state == "complete" and None not in (_at(r, ax.x), _at(r, ax.y))]
     fig = go.Figure()
-    biggest = max((float(r.metrics.get("size_mb", 1)) for r in rows), default=1.0)
+    biggest = max((float(r.metrics.get("size_mb", 0)) for r in rows), default=0.0) or 1.0
     for key, name, colour in _GROUPS:
-        group = [r for r in rows if _group(r) == key]
-        if not group:
-            continue
+        if group := [r for r in rows if _group(r) == key]:
+            sizes = [10 + 30 * math.sqrt(max(0.0, r.metrics.get("size_mb", 0)) / biggest) for r in group]
+            marker = {"color": colour, "line": {"width": 1, "color": "#333"}, "size": sizes}
+            fig.add_trace(_scatter(group, ax, ax.y, colour, mode="markers", name=name, marker=marker))
+    if w := next((r for r in rows if r.number == report.winner), None):
+        label = {"text": [f"trial {w.number}"], "textposition": "top center"}
+        name = "winner" if report.winner_feasible else "closest (infeasible)"
+        fig.add_trace(_scatter([w], ax, ax.y, None, mode="markers+text", name=name, marker=_STAR, **label))
+    if ax.confirm and (confirmed := [r for r in rows if _at(r, ax.confirm) is not None]):
+        name = "confirm split (never searched)"
         fig.add_trace(
-            go.Scatter(
-                x=[r.metrics["latency_p90_ms"] for r in group],
-                y=[r.metrics["accuracy"] for r in group],
-                mode="markers",
-                name=name,
-                text=[_hover(r) for r in group],
-                hoverinfo="text",
-                error_y={**_error_y(group, "accuracy"), "color": colour},
-                marker={
-                    "color": colour,
-                    "line": {"width": 1, "color": "#333"},
-                    "size": [10 + 30 * math.sqrt(float(r.metrics["size_mb"]) / biggest) for r in group],
-                },
-            )
+            _scatter(confirmed, ax, ax.confirm, "#2ca02c", mode="markers", name=name, marker=_DIAMOND)
         )
-    if report.winner is not None and report.row(report.winner).state == "complete":
-        w = report.row(report.winner)
-        fig.add_trace(
-            go.Scatter(
-                x=[w.metrics["latency_p90_ms"]],
-                y=[w.metrics["accuracy"]],
-                mode="markers+text",
-                name="winner" if report.winner_feasible else "closest (infeasible)",
-                text=[f"trial {w.number}"],
-                textposition="top center",
-                hovertext=[_hover(w)],
-                hoverinfo="text",
-                marker={
-                    "symbol": "star",
-                    "size": 22,
-                    "color": "gold",
-                    "line": {"width": 1.5, "color": "#000"},
-                },
-            )
-        )
-    confirmed = [r for r in rows if "confirm_accuracy" in r.metrics]
-    if confirmed:
-        fig.add_trace(
-            go.Scatter(
-                x=[r.metrics["latency_p90_ms"] for r in confirmed],
-                y=[r.metrics["confirm_accuracy"] for r in confirmed],
-                mode="markers",
-                name="confirm split (never searched)",
-                text=[_hover(r) for r in confirmed],
-                hoverinfo="text",
-                error_y={**_error_y(confirmed, "confirm_accuracy"), "color": "#2ca02c"},
-                marker={"symbol": "diamond-open", "size": 12, "color": "#2ca02c", "line": {"width": 2}},
-            )
-        )
-    xs = [float(r.metrics["latency_p90_ms"]) for r in rows] or [1.0]
-    accs = [float(r.metrics.get("accuracy_low", r.metrics["accuracy"])) for r in rows] or [0.0]
-    floor = min([*accs, *[c.value for c in space.constraints if c.metric == "accuracy"]])
-    x_hi, y_lo, y_hi = max(xs) * 1.15, max(0.0, floor - 0.08), 1.02
-    x_max, y_min = x_hi, y_lo
-    for c in space.constraints:
-        if c.metric == "latency_p90_ms" and c.op == "<=":
-            x_max = min(x_max, c.value)
-        if c.metric == "accuracy" and c.op == ">=":
-            y_min = max(y_min, c.value)
-    if space.constraints:
+    x_lo, x_hi, y_lo, y_hi = _ranges(rows, ax, space)
+    box = {ax.x: [x_lo, x_hi], ax.y: [y_lo, y_hi]}  # shrunk to the region meeting the constraints
+    for c in (shaded := [c for c in space.constraints if c.metric in box]):
+        side = box[c.metric]
+        side[:] = [max(side[0], c.value), side[1]] if c.op == ">=" else [side[0], min(side[1], c.value)]
+    if shaded:
+        (x0, x1), (y0, y1) = box[ax.x], box[ax.y]
+        fill = "rgba(44, 160, 44, 0.12)"
         fig.add_shape(
-            type="rect",
-            x0=0,
-            x1=x_max,
-            y0=y_min,
-            y1=y_hi,
-            layer="below",
-            line={"width": 0},
-            fillcolor="rgba(44, 160, 44, 0.12)",
+            type="rect", x0=x0, x1=x1, y0=y0, y1=y1, layer="below", line={"width": 0}, fillcolor=fill
         )
         fig.add_annotation(
-            x=0,
-            y=y_hi,
-            text=" constraints met",
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
+            x=x0, y=y1, text=" constraints met", showarrow=False, xanchor="left", yanchor="top",
             font={"color": "#2ca02c"},
-        )
+        )  # fmt: skip
     fig.update_layout(
-        title="Accuracy against latency (marker size: model size on disk)",
-        xaxis_title="p90 latency per request (ms)",
-        yaxis_title="accuracy, search split (ONNX Runtime GenAI)",
-        xaxis_range=[0, x_hi],  # a latency limit beyond the data: the shading reaches the edge
+        title=f"{ax.y} against {ax.x or 'trial'} (marker size: model size on disk)",
+        xaxis_title=_label(ax.x),
+        yaxis_title=f"{_label(ax.y)}, search split (ONNX Runtime GenAI)",
+        xaxis_range=[x_lo, x_hi],  # a limit beyond the data: the shading reaches the edge
         yaxis_range=[y_lo, y_hi],
         height=520,
     )
@@ -170,24 +182,30 @@ def pareto_figure(report: Report, space: Space) -> go.Figure:
 def _history(study: optuna.Study, report: Report, space: Space) -> go.Figure:
     rows = sorted((r for r in report.rows if r.state == "complete"), key=lambda r: r.number)
     if len(space.objectives) > 1 and rows:
-        ref = []
-        for o in space.objectives:
-            values = [float(r.metrics[o.metric]) for r in rows]
-            ref.append(min(values) * 0.9 if o.direction == "maximize" else max(values) * 1.1)
         try:
+            ref = []
+            for o in space.objectives:
+                values = [float(r.metrics[o.metric]) for r in rows]
+                ref.append(min(values) * 0.9 if o.direction == "maximize" else max(values) * 1.1)
             fig = optuna.visualization.plot_hypervolume_history(study, reference_point=ref)
             fig.update_layout(title="Hypervolume of the feasible front over trials", height=380)
             return fig
         except Exception:
             pass
-    best, xs, ys = -math.inf, [], []
+    y = report.preference
+    sign = -1.0 if y in METRICS and METRICS[y].direction == "minimize" else 1.0
+    best: float | None = None
+    xs, ys = [], []
     for r in rows:
-        if r.feasible:
-            best = max(best, float(r.metrics["accuracy"]))
+        v = _at(r, y)
+        if r.feasible and v is not None and (best is None or sign * v > sign * best):
+            best = v
         xs.append(r.number)
-        ys.append(best if best > -math.inf else None)
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name="best feasible accuracy"))
-    fig.update_layout(title="Best feasible accuracy so far", xaxis_title="trial", height=380)
+        ys.append(best)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"best feasible {y}"))
+    fig.update_layout(
+        title=f"Best feasible {y} so far", xaxis_title="trial", yaxis_title=_label(y), height=380
+    )
     return fig
 
 
@@ -221,25 +239,22 @@ def _importances(study: optuna.Study, space: Space) -> list[tuple[str, go.Figure
     return out
 
 
+def _winner(report: Report) -> TrialRow | None:
+    return report.row(report.winner) if report.winner is not None else None
+
+
 def _confusion(report: Report) -> go.Figure | None:
-    if report.winner is None:
-        return None
-    w = report.row(report.winner)
-    conf = w.details.get("confusion") or {}
-    if not conf.get("matrix"):
+    w = _winner(report)
+    conf = (w.details.get("confusion") or {}) if w is not None else {}
+    if w is None or not conf.get("matrix"):
         return None
     labels = conf["labels"]
     fig = go.Figure(
         go.Heatmap(
-            z=conf["matrix"],
-            x=labels,
-            y=labels,
-            colorscale="Blues",
-            text=conf["matrix"],
-            texttemplate="%{text}",
-            hovertemplate="gold %{y}, predicted %{x}: %{z}<extra></extra>",
+            z=conf["matrix"], x=labels, y=labels, colorscale="Blues", text=conf["matrix"],
+            texttemplate="%{text}", hovertemplate="gold %{y}, predicted %{x}: %{z}<extra></extra>",
         )
-    )
+    )  # fmt: skip
     fig.update_layout(
         title=f"Trial {w.number}: confusion matrix (rows: gold, columns: predicted)",
         yaxis_autorange="reversed",
@@ -249,10 +264,8 @@ def _confusion(report: Report) -> go.Figure | None:
 
 
 def _recall(report: Report) -> go.Figure | None:
-    if report.winner is None:
-        return None
-    recall = report.row(report.winner).details.get("per_label_recall") or {}
-    if not recall:
+    w = _winner(report)
+    if not (recall := (w.details.get("per_label_recall") or {}) if w is not None else {}):
         return None
     fig = go.Figure(go.Bar(x=list(recall), y=[v if v is not None else 0 for v in recall.values()]))
     fig.update_layout(title="Winner: recall per label", yaxis_range=[0, 1], height=320)
@@ -260,38 +273,55 @@ def _recall(report: Report) -> go.Figure | None:
 
 
 def _front_table(report: Report) -> str:
-    """The front with both accuracy figures and how each trial compares with the best one."""
+    """The front with both figures of the preference metric and how each trial compares with the best."""
     if not report.ties:
         return "<p class='note'>No feasible front: nothing to compare.</p>"
-    head = ["trial", "accuracy (search) [95%]", "accuracy (confirm) [95%]", "tied with the best", "why"]
+    ax = _axes(report)
+    head = ["trial", f"{ax.y} (search) [95%]", f"{ax.y} (confirm) [95%]", "tied with the best", "why"]
     out = ["<table id='front'><thead><tr>", *[f"<th>{html.escape(h)}</th>" for h in head], "</tr></thead>"]
     for t in report.ties:
         r = report.row(t["number"])
         mark = " (winner)" if r.number == report.winner else " (best)" if r.number == report.best else ""
         straddle = f"; the interval contains {', '.join(r.straddles)}" if r.straddles else ""
-        confirm = _ci(r.metrics, "confirm_accuracy") if "confirm_accuracy" in r.metrics else "not measured"
-        cells = [f"{r.number}{mark}", _ci(r.metrics, "accuracy"), confirm, "yes" if t["tied"] else "no"]
-        cells.append(str(t["why"]) + straddle)
+        cells = [f"{r.number}{mark}"]
+        cells += [_ci(r.metrics, m) if m and m in r.metrics else "not measured" for m in (ax.y, ax.confirm)]
+        cells += ["yes" if t["tied"] else "no", str(t["why"]) + straddle]
         out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def _answers(report: Report, n: int = 10) -> str:
+    """The winner's first ``n`` answers on the search split (generation), with their scores."""
+    w = _winner(report)
+    if w is None or not (answers := list(w.details.get("answers") or [])):
+        return ""
+    scores = w.details.get(f"{report.preference}_scores") or []
+    cells = [(i, str(a), f"{scores[i]:.3f}" if i < len(scores) else "") for i, a in enumerate(answers[:n])]
+    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a)}</td><td>{s}</td></tr>" for i, a, s in cells)
+    return (
+        f"<div id='answers'><h3>Trial {w.number}: its first {len(cells)} answers (search split)</h3>"
+        f"<table><thead><tr><th>#</th><th>answer</th><th>{html.escape(report.preference)}</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _winner_plots(report: Report) -> str:
+    """The confusion matrix and recall per label where the winner has them (classification)."""
+    if report.winner is None:
+        plots = [_div(None, name, "no winner yet") for name in ("confusion", "recall")]
+    else:
+        figs = (("confusion", _confusion(report)), ("recall", _recall(report)))
+        plots = [_div(fig, name, "") for name, fig in figs if fig is not None]
+    return f"<div class='grid'>{''.join(plots)}</div>" if plots else ""
 
 
 def _table(report: Report) -> str:
     params = sorted({k for r in report.rows for k in r.params})
     metrics = sorted({k for r in report.rows for k in r.metrics})
     steps = list(dict.fromkeys(s["name"] for r in report.rows for s in r.steps))
-    head = [
-        "trial",
-        "state",
-        "front",
-        *params,
-        *metrics,
-        "seconds",
-        *[f"{s} s" for s in steps],
-        "cached steps",
-        "reason",
-    ]
+    head = ["trial", "state", "front", *params, *metrics, "seconds", *[f"{s} s" for s in steps]]
+    head += ["cached steps", "reason"]
     out = ["<table id='trials' class='sortable'><thead><tr>"]
     out += [f"<th data-col='{i}'>{html.escape(h)}</th>" for i, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
@@ -308,13 +338,10 @@ def _table(report: Report) -> str:
             ", ".join(s["name"] for s in r.steps if s["cache_hit"]),
             r.reason or "",
         ]
-        out.append(
-            f"<tr class='{html.escape(r.state)}'>"
-            + "".join(
-                f"<td>{html.escape(f'{c:.4g}' if isinstance(c, float) else str(c))}</td>" for c in cells
-            )
-            + "</tr>"
+        text = "".join(
+            f"<td>{html.escape(f'{c:.4g}' if isinstance(c, float) else str(c))}</td>" for c in cells
         )
+        out.append(f"<tr class='{html.escape(r.state)}'>{text}</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -409,10 +436,9 @@ def write_html_report(report: Report, study: optuna.Study, space: Space, out_dir
         "best trial's figure there is optimistic; the confirm split was never seen by the search "
         "and is measured once, on the front.</p>",
         _front_table(report),
-        "<div class='grid'>",
-        _div(_confusion(report), "confusion", "no winner yet"),
-        _div(_recall(report), "recall", "no winner yet"),
-        "</div><h2>All trials</h2><p class='note'>Click a column to sort.</p>",
+        _winner_plots(report),
+        _answers(report),
+        "<h2>All trials</h2><p class='note'>Click a column to sort.</p>",
         _table(report),
         "<h2>Provenance</h2><dl>",
         *[

@@ -18,6 +18,7 @@ from pydantic import (
 from autotune.metrics import get_metric, searchable_metrics
 from autotune.params import SearchValues
 from autotune.targets import TARGETS
+from autotune.task_kinds import TASK_KINDS, get_task_kind
 
 __all__ = [
     "ChainPlan",
@@ -139,7 +140,12 @@ class ChatSpec(_Strict):
 class DataSpec(_Strict):
     path: str
     text_column: str = "phrase"
-    label_column: str = "tone"
+    label_column: str = Field(
+        "tone",
+        validation_alias=AliasChoices("label_column", "answer_column"),
+        description="the target column: a label (classification) or the reference answer "
+        "(generation; answer_column is the same key)",
+    )
     template: str | None = None
     chat: ChatSpec | None = None
     labels: list[str] | None = None
@@ -221,7 +227,7 @@ class Preference(_Strict):
     ``significance``), or within ``tolerance`` of it, are candidates; the best ``then`` wins.
     """
 
-    metric: Metric = "accuracy"
+    metric: Metric = Field("accuracy", description="the task kind's quality metric by default")
     tolerance: float = Field(0.0, ge=0)
     then: Metric | None = None
     significance: float = Field(
@@ -240,6 +246,12 @@ class EvaluationSpec(_Strict):
         "trie-constrained greedy decoding (commits to the first token)",
     )
     length_normalize: bool = Field(False, description="score labels by mean log-prob per token")
+    max_new_tokens: int = Field(
+        32, ge=1, le=2048, description="generation: the answer's cap in tokens (greedy, ends at EOS)"
+    )
+    stop: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="generation: strings that end an answer (e.g. a newline)"
+    )
 
 
 class StopRule(_Strict):
@@ -316,9 +328,23 @@ class StudySpec(_Strict):
     )
 
 
+def _primary(kind: str) -> list[str]:
+    return [m for m in searchable_metrics(kind) if not m.endswith(("_low", "_high"))]
+
+
+def _known_task(name: str) -> str:
+    get_task_kind(name)
+    return name
+
+
 class Space(_Strict):
     name: Annotated[str, AfterValidator(_safe_name)]
     description: str = ""
+    task: Annotated[str, AfterValidator(_known_task)] = Field(
+        "classification",
+        description="what the fine-tune must do: "
+        + ", ".join(f"{k} ({v.description})" for k, v in TASK_KINDS.items()),
+    )
     model: ModelSpec
     data: DataSpec
     targets: list[TargetSpec] = Field(min_length=1)
@@ -338,11 +364,42 @@ class Space(_Strict):
     def _names(cls, v: Any) -> Any:
         return [{"name": t} if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preference_default(cls, raw: Any) -> Any:
+        """The preference's metric defaults to the task kind's quality metric."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("task", "classification"), str):
+            return raw
+        kind = TASK_KINDS.get(raw.get("task", "classification"))
+        pref = raw.get("preference", {})
+        if kind is not None and isinstance(pref, dict) and "metric" not in pref:
+            return {**raw, "preference": {**pref, "metric": kind.quality}}
+        return raw
+
     @model_validator(mode="after")
     def _metrics_distinct(self) -> Space:
         names = [o.metric for o in self.objectives]
         if len(names) != len(set(names)):
             raise ValueError("objectives name a metric twice")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_of_the_task(self) -> Space:
+        kind = get_task_kind(self.task)
+        named = [
+            *(("objectives", i, o.metric) for i, o in enumerate(self.objectives)),
+            *(("constraints", i, c.metric) for i, c in enumerate(self.constraints)),
+            ("preference", "metric", self.preference.metric),
+            *([("preference", "then", self.preference.then)] if self.preference.then else []),
+        ]
+        for section, where, metric in named:
+            if not get_metric(metric).measured_by(kind.name):
+                raise ValueError(
+                    f"{section}.{where}: {metric!r} is not measured for task {kind.name!r} "
+                    f"(its metrics: {', '.join(_primary(kind.name))}, and their intervals' _low/_high)"
+                )
+        if not kind.labelled and self.data.labels is not None:
+            raise ValueError(f"data.labels: task {kind.name!r} has no closed label set; remove labels")
         return self
 
 

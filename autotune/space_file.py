@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,9 +180,13 @@ def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        key, sep, rest = msg.partition(": ")
+        if not loc and sep and re.fullmatch(r"[A-Za-z_]+(\.[A-Za-z0-9_]+)*", key):
+            # a check across sections names its key path first ("objectives.0: ...")
+            loc, msg = tuple(int(p) if p.isdigit() else p for p in key.split(".")), rest
         line = _line_of(lines, loc)
         where = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling; `autotune validate --help` lists the reference)"
         extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

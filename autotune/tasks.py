@@ -1,13 +1,13 @@
-"""A split of the task's data as an ``evaluators.EvalTask``: prompts rendered, labels, scoring."""
+"""A split of the task's data as its task kind's evaluators take it: prompts rendered, targets."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from autotune.data import TaskData
 from autotune.models import PreparedModel, load_tokenizer
 from autotune.space import Space
-from evaluators import EvalTask
+from autotune.task_kinds import get_task_kind
 
 __all__ = ["Split", "eval_task"]
 
@@ -15,17 +15,13 @@ __all__ = ["Split", "eval_task"]
 Split = Literal["search", "confirm"]
 
 
-def eval_task(space: Space, model: PreparedModel, data: TaskData, split: Split = "search") -> EvalTask:
-    """The ``split`` rows (capped by ``evaluation.max_eval_rows``) as the evaluators take them."""
+def eval_task(space: Space, model: PreparedModel, data: TaskData, split: Split = "search") -> Any:
+    """The ``split`` rows (capped by ``evaluation.max_eval_rows``) as the evaluators take them
+    (an ``EvalTask`` for classification, a ``GenerationTask`` for generation)."""
     examples = data.eval if split == "search" else data.confirm
     ev = space.evaluation
     if ev.max_eval_rows:
         examples = examples[: ev.max_eval_rows]
     tok = load_tokenizer(model.path, model.trust_remote_code) if data.prompt.chat_user else None
-    return EvalTask(
-        prompts=tuple(data.prompt.render(e.text, tok) for e in examples),
-        labels=tuple(e.label for e in examples),
-        label_set=data.labels,
-        method=ev.label_scoring,
-        normalize=ev.length_normalize,
-    )
+    prompts = [data.prompt.render(e.text, tok) for e in examples]
+    return get_task_kind(space.task).eval_task(prompts, [e.label for e in examples], data.labels, ev)

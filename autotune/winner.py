@@ -1,9 +1,10 @@
 """Choosing one winner from the feasible front without trusting noise.
 
-The most accurate front trial on the search split is only the luckiest one when several are
-within a phrase or two of it. The candidates are therefore every front trial that a paired
-exact test on the same search examples does not find worse than the most accurate one (or that
-lies within the preference's tolerance); among them the preference's ``then`` metric decides.
+The best front trial on the search split is only the luckiest one when several are within an
+example or two of it. The candidates are therefore every front trial that a paired test on the
+same search examples (exact for right/wrong outcomes, a paired bootstrap for scores: see
+``autotune.paired``) does not find worse than the best one (or that lies within the
+preference's tolerance); among them the preference's ``then`` metric decides.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from autotune.metrics import get_metric, higher_is_better
+from autotune.paired import comparable, compare
 from autotune.space import Preference
 
 __all__ = ["Tie", "WinnerChoice", "choose_winner"]
@@ -33,7 +35,7 @@ class Tie:
     value: float
     tied: bool
     why: str
-    p_worse: float | None = None  # one-sided exact McNemar p-value that it is worse than the best
+    p_worse: float | None = None  # one-sided p-value that it is worse than the best (autotune.paired)
     discordant: tuple[int, int] | None = None  # (best right & it wrong, best wrong & it right)
 
 
@@ -51,8 +53,6 @@ def _key(metric: str, row: _Row) -> float:
 
 
 def _compare(best: _Row, row: _Row, pref: Preference) -> Tie:
-    from evaluators import paired_test
-
     value, edge = float(row.metrics[pref.metric]), float(best.metrics[pref.metric])
     if row is best:
         return Tie(row.number, value, True, "the best on the search split")
@@ -60,18 +60,15 @@ def _compare(best: _Row, row: _Row, pref: Preference) -> Tie:
     field = get_metric(pref.metric).paired
     a = best.details.get(field) if field else None
     b = row.details.get(field) if field else None
-    if not (isinstance(a, str) and isinstance(b, str) and len(a) == len(b) and a):
+    if not comparable(a, b):
         why = f"within tolerance {pref.tolerance:g}" if close else f"more than {pref.tolerance:g} below"
         return Tie(row.number, value, close, why)
-    test = paired_test([c == "1" for c in a], [c == "1" for c in b])
+    test = compare(a, b)  # type: ignore[arg-type]
     worse = test.p_worse < pref.significance
-    why = (
-        f"paired exact test on {len(a)} examples: best right/it wrong {test.b}, best wrong/it right "
-        f"{test.c}, p = {test.p_worse:.3f}"
-    )
+    why = test.text
     if close and worse:
         why += f"; within tolerance {pref.tolerance:g}"
-    return Tie(row.number, value, close or not worse, why, test.p_worse, (test.b, test.c))
+    return Tie(row.number, value, close or not worse, why, test.p_worse, test.discordant)
 
 
 def choose_winner(rows: Sequence[_Row], pref: Preference) -> WinnerChoice:
@@ -90,7 +87,7 @@ def choose_winner(rows: Sequence[_Row], pref: Preference) -> WinnerChoice:
     note = f"best {pref.metric} on the search split: trial {best.number}"
     if others:
         rule = (
-            f"not significantly worse (paired exact test, p >= {pref.significance:g})"
+            f"not significantly worse (paired test, p >= {pref.significance:g})"
             if get_metric(pref.metric).paired
             else f"within {pref.tolerance:g}"
         )

@@ -191,3 +191,116 @@ def test_importance_leaves_out_parameters_that_never_varied() -> None:
             t.suggest_int("only.some", 1, 3)
         study.tell(t, float(i % 2))
     assert _varying_params(study) == ["build.precision"]
+
+
+def _write_page(report: Any, study: Any, space: Any, tmp_path: Path) -> str:
+    from autotune.report_html import write_html_report
+
+    return write_html_report(report, study, space, tmp_path).read_text(encoding="utf-8")
+
+
+def test_axes_follow_the_objectives_without_a_latency_one(tmp_path: Path) -> None:
+    """Objectives accuracy and size: size is the x axis, shaded by its own limit; the latency
+    limit is no axis, so it shades nothing; and the page renders."""
+    from autotune.report import build_report
+    from autotune.space import Space
+    from tests.conftest import tiny_raw
+
+    space = Space.model_validate(
+        tiny_raw(
+            objectives=[
+                {"metric": "accuracy", "direction": "maximize"},
+                {"metric": "size_mb", "direction": "minimize"},
+            ],
+            constraints=[
+                {"metric": "accuracy", "op": ">=", "value": 0.8},
+                {"metric": "size_mb", "op": "<=", "value": 95},
+                {"metric": "latency_p90_ms", "op": "<=", "value": 50},
+            ],
+        )
+    )
+    runs = [
+        {"accuracy": 0.95, "latency_p90_ms": 40.0, "size_mb": 90.0},
+        {"accuracy": 0.90, "latency_p90_ms": 45.0, "size_mb": 80.0},
+        {"accuracy": 0.70, "latency_p90_ms": 10.0, "size_mb": 120.0},
+    ]
+    study = _study(space, runs)
+    report = build_report(study, space)
+    fig = pareto_figure(report, space)
+    front = next(t for t in fig.data if t.name == "Pareto front (feasible)")
+    assert sorted(front.x) == [80.0, 90.0] and sorted(front.y) == [0.90, 0.95]
+    assert fig.layout.xaxis.title.text == "size_mb (MB)"
+    assert fig.layout.xaxis.range[1] == pytest.approx(120.0 * 1.15)
+    assert len(fig.layout.shapes) == 1 and (fig.layout.shapes[0].x1, fig.layout.shapes[0].y0) == (95, 0.8)
+    assert "p90 40.0 ms, size 90 MB" in front.text[list(front.x).index(90.0)]
+    page = _write_page(report, study, space, tmp_path)
+    assert "size_mb (MB)" in page and 'id="pareto-plot"' in page
+
+
+def test_rows_lacking_an_axis_metric_are_left_out_and_the_page_renders(tmp_path: Path) -> None:
+    from autotune.report import build_report
+
+    space = constrained_space(accuracy=0.8, p90_ms=50)
+    runs = [
+        {"accuracy": 0.95, "latency_p90_ms": 40.0, "size_mb": 90.0},
+        {"accuracy": 0.90, "latency_p90_ms": 30.0, "size_mb": 100.0},
+        {"accuracy": 0.70, "latency_p90_ms": 10.0, "size_mb": 80.0},
+    ]
+    study = _study(space, runs)
+    report = build_report(study, space)
+    del report.row(1).metrics["latency_p90_ms"]  # e.g. a latency run that recorded nothing
+    del report.row(2).metrics["accuracy"]
+    fig = pareto_figure(report, space)
+    assert report.winner == 1 and "winner" not in [t.name for t in fig.data]  # it has no p90
+    assert {h.split(" ")[1] for t in fig.data for h in (t.hovertext or t.text)} == {"0"}
+    assert all(len(t.x) == len(t.y) == len(t.hovertext or t.text) for t in fig.data)
+    page = _write_page(report, study, space, tmp_path)
+    assert 'id="pareto-plot"' in page and 'id="history-plot"' in page
+
+
+def test_a_generation_study_plots_its_own_metrics_and_shows_answers(tmp_path: Path) -> None:
+    """ROUGE-L (search and confirm) against time to first token; no confusion matrix, the
+    winner's first answers instead."""
+    from autotune.report import CONFIRM_ATTR, build_report
+    from autotune.space import Space
+    from tests.conftest import REPO, tiny_raw
+
+    raw = tiny_raw(
+        task="generation",
+        objectives=[
+            {"metric": "rouge_l", "direction": "maximize"},
+            {"metric": "ttft_p50_ms", "direction": "minimize"},
+        ],
+        constraints=[{"metric": "rouge_l", "op": ">=", "value": 0.3}],
+        preference={"metric": "rouge_l"},
+        chains=[["lora", "merge", "build"]],
+        data__path=str(REPO / "search_spaces" / "data" / "qa-facts.jsonl"),
+        data__text_column="question",
+        data__label_column="answer",
+        data__template="Q: {question}\nA: {answer}",
+    )
+    del raw["data"]["labels"], raw["passes"]["quantize"]
+    space = Space.model_validate(raw)
+    m = {"latency_p90_ms": 40.0, "size_mb": 9.0}
+    runs = [
+        {"rouge_l": 0.6, "rouge_l_low": 0.5, "rouge_l_high": 0.7, "ttft_p50_ms": 20.0, **m},
+        {"rouge_l": 0.1, "ttft_p50_ms": 5.0, **m},
+    ]
+    study = _study(space, runs)
+    study.set_user_attr(f"{CONFIRM_ATTR}0", {"metrics": {"confirm_rouge_l": 0.55}, "n": 12})
+    report = build_report(study, space)
+    assert report.winner == 0
+    report.row(0).details["answers"] = [f"answer <{i}>" for i in range(15)]
+    fig = pareto_figure(report, space)
+    assert fig.layout.xaxis.title.text == "ttft_p50_ms (ms)"
+    assert fig.layout.yaxis.title.text.startswith("rouge_l (fraction)")
+    confirm = next(t for t in fig.data if t.name == "confirm split (never searched)")
+    assert list(confirm.x) == [20.0] and list(confirm.y) == [0.55]
+    assert confirm.text[0].split("<br>")[1:3] == [
+        "rouge_l (search) 0.600 [0.500, 0.700]",
+        "rouge_l (confirm) 0.550",
+    ]
+    page = _write_page(report, study, space, tmp_path)
+    assert "rouge_l (search) [95%]" in page and "accuracy (search)" not in page
+    assert "id='confusion'" not in page and "id='recall'" not in page
+    assert page.count("answer &lt;") == 10 and "answer &lt;9&gt;" in page
