@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import warnings
@@ -33,6 +34,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
     warnings.filterwarnings("ignore")
+    logging.getLogger("kernels").setLevel(logging.ERROR)  # offline: "skipping publisher trust check"
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -110,6 +112,7 @@ def _run_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(argv: list[str]) -> int:
+    from autotune.boundary import log_to, writable_folder
     from autotune.progress import plain_console
     from autotune.space_file import load_space
     from autotune.storage import default_storage
@@ -134,7 +137,10 @@ def _cmd_run(argv: list[str]) -> int:
         overrides.append(f"study.timeout={args.timeout}")
     loaded = load_space(args.space, overrides)
     target = pick_target(loaded, args.target)
-    out = (args.out or Path("autotune-out") / loaded.space.name).resolve()
+    out = writable_folder("--out", args.out or Path("autotune-out") / loaded.space.name)
+    if args.cache is not None:
+        args.cache = writable_folder("--cache", args.cache)
+    log_to(out)
     storage = args.storage or default_storage(out)
     seeds = None
     if args.warm_from is not None:
@@ -191,6 +197,7 @@ def run_and_report(
 ) -> int:
     """Run (or join) the study of ``loaded`` on ``target`` in ``storage`` with ``out`` as this
     machine's folder (run.json, cache, reports); print and write the report."""
+    from autotune.preflight import preflight
     from autotune.report import build_report, print_report, write_report
     from autotune.report_html import write_html_report
     from autotune.storage import open_study
@@ -198,6 +205,7 @@ def run_and_report(
 
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
     out.mkdir(parents=True, exist_ok=True)
+    preflight(loaded, cache or out / "cache")  # the data and the model, before the storage is touched
     study = open_study(loaded, storage, target)  # refuses a different space before run.json changes
     tmp_run = out / f".{RUN_FILE}.tmp-{os.getpid()}"
     tmp_run.write_text(
@@ -241,7 +249,27 @@ def run_and_report(
     if result.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130
+    _check_outcome(report, result.fatal, out)
     return 0
+
+
+def _check_outcome(report: Report, fatal: str | None, out: Path) -> None:
+    """A StudyFailed when an error every trial would meet ended the study, or when no trial of it
+    has completed (with the reason most of its failed trials share)."""
+    from collections import Counter
+
+    from autotune.errors import StudyFailed
+
+    kept = f"the trials so far stay in {out}; fix it and rerun the same command"
+    if fatal is not None:
+        raise StudyFailed(f"the study stopped: {fatal}; {kept}")
+    if any(r.state == "complete" for r in report.rows):
+        return
+    reasons = Counter(r.reason or r.state for r in report.rows)
+    if not reasons:
+        raise StudyFailed(f"no trial ran (n_trials or the timeout is spent); {kept}")
+    reason, count = reasons.most_common(1)[0]
+    raise StudyFailed(f"no trial completed ({count} of {reasons.total()} failed with: {reason}); {kept}")
 
 
 def _olive_output(
@@ -269,6 +297,8 @@ def _olive_output(
 
 def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(loaded space, study, report, run record) of an output folder."""
+    from pydantic import ValidationError
+
     from autotune.report import build_report
     from autotune.space import Space
     from autotune.space_file import LoadedSpace, resolve_pass_values
@@ -288,7 +318,15 @@ def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str
             f"{info_file}: the run record lacks raw, space_path, storage or target; rerun the study's "
             "autotune command to write it again"
         )
-    space = Space.model_validate(info["raw"])
+    try:
+        space = Space.model_validate(info["raw"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise AutotuneError(
+            f"{info_file}: the recorded space is not valid ({where}: {err['msg']}); rerun the study's "
+            "autotune command to write it again"
+        ) from None
     loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
     study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)
     return loaded, study, build_report(study, space), info
@@ -303,6 +341,9 @@ def _cmd_report(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--html", action="store_true", help="also write report.html (self-contained, offline)")
     args = p.parse_args(argv)
+    from autotune.boundary import log_to
+
+    log_to(args.out)
     loaded, study, report, _info = open_output(args.out, args.storage)
     write_report(report, args.out)
     if args.html:
@@ -347,6 +388,11 @@ def _cmd_export(argv: list[str]) -> int:
     p.add_argument("--storage", help="storage URL, if not the one recorded in the folder")
     p.add_argument("--cache", type=Path, help="a cache folder holding the trial's model, if not OUT's")
     args = p.parse_args(argv)
+    from autotune.boundary import log_to, writable_folder
+
+    log_to(args.out)
+    if args.dest is not None:
+        args.dest = writable_folder("--dest", args.dest)
     loaded, study, report, info = open_output(args.out, args.storage)
     recorded = info.get("cache")
     caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
@@ -416,6 +462,9 @@ def _cmd_worker(argv: list[str]) -> int:
     from autotune.workers import join
 
     job = join(argv)
+    from autotune.boundary import log_to
+
+    log_to(job.out)
     console = plain_console()
     return run_and_report(
         job.loaded, job.target, job.out, job.storage, console, quiet=job.quiet, cache=job.cache
@@ -431,16 +480,13 @@ def _cmd_validate(argv: list[str]) -> int:
     p.add_argument("space", help="a space file or shipped space name")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_args(argv)
-    from autotune.data import load_task_data
+    from autotune.data import data_summary, load_task_data
 
     loaded = load_space(args.space, args.overrides)
     s = loaded.space
-    data = load_task_data(s.data, loaded.base_dir)  # rows, labels and split sizes, checked
-    print(f"{loaded.path}: valid space {s.name!r}")
-    print(
-        f"  data: {len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows, "
-        f"labels {', '.join(data.labels)}"
-    )
+    data = load_task_data(s.data, loaded.base_dir, s.task)  # rows, labels and split sizes, checked
+    print(f"{loaded.path}: valid space {s.name!r} (task {s.task})")
+    print(f"  data: {data_summary(data, s.task)}")
     print(
         f"  targets: {', '.join(t.name for t in s.targets)}; "
         f"chains: {'; '.join(' > '.join(c) for c in s.chains)}"
@@ -483,19 +529,11 @@ def main(argv: list[str] | None = None) -> int:
         "cp": _cmd_cp,
         "status": cmd_status,
     }
-    try:
-        if argv and argv[0] in commands:
-            return commands[argv[0]](argv[1:])
-        return _cmd_run(argv)
-    except AutotuneError as exc:
-        print(f"autotune: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("autotune: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` that closed early: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    from autotune.boundary import guarded
+
+    if argv and argv[0] in commands:
+        return guarded(commands[argv[0]], argv[1:])
+    return guarded(_cmd_run, argv)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ ENDED_ATTR = "ended"  # study user attribute: how the last run of the loop ended
 
 # a study stops when this many trials in a row fail with the same internal error
 REPEATED_ERRORS = 3
-Ending = Literal["converged", "n_trials", "timeout", "grid", "interrupted", "errors"]
+Ending = Literal["converged", "n_trials", "timeout", "grid", "interrupted", "errors", "fatal"]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ __all__ = [
     "PromptFormat",
     "TaskData",
     "check_disjoint",
+    "data_summary",
     "load_task_data",
     "normalize",
     "read_rows",
@@ -111,7 +112,7 @@ def read_rows(path: Path, field: str) -> list[dict[str, Any]]:
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its parser errors log tracebacks
     try:
         ds = datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parser errors in several exception types
@@ -177,9 +178,10 @@ def _by_label(items: Sequence[list[Example]]) -> dict[str, list[list[Example]]]:
     return out
 
 
-def _stratified(examples: list[Example], n: int, seed: int) -> list[Example]:
-    """About ``n`` of ``examples`` with every label in proportion (and each label kept)."""
-    by_label = _by_label([[ex] for ex in examples])
+def _stratified(examples: list[Example], n: int, seed: int, labelled: bool = True) -> list[Example]:
+    """About ``n`` of ``examples`` with every label in proportion (and each label kept); a
+    random ``n`` when the rows carry no label of a closed set."""
+    by_label = _by_label([[ex] for ex in examples]) if labelled else {"": [[ex] for ex in examples]}
     counts = {k: len(v) for k, v in by_label.items()}
     q = _quotas(n, counts, counts, least=1)
     rng = random.Random(seed)
@@ -201,11 +203,12 @@ def _phrases(examples: Sequence[Example]) -> list[list[Example]]:
 
 
 def _split(
-    examples: list[Example], sizes: tuple[int, int], seed: int
+    examples: list[Example], sizes: tuple[int, int], seed: int, labelled: bool = True
 ) -> tuple[list[Example], list[Example], list[Example]]:
-    """(search, confirm, train): ``sizes`` distinct phrases for the first two, stratified by label,
-    the rest for training. Rows of one phrase stay together; training keeps every label."""
-    by_label = _by_label(_phrases(examples))
+    """(search, confirm, train): ``sizes`` distinct phrases for the first two, stratified by label
+    when ``labelled``, the rest for training. Rows of one phrase stay together; training keeps
+    every label."""
+    by_label = _by_label(_phrases(examples)) if labelled else {"": _phrases(examples)}
     counts = {k: len(v) for k, v in by_label.items()}
     room = {k: c - 1 for k, c in counts.items()}
     q_search = _quotas(sizes[0], counts, room, _STRATIFY_FROM)
@@ -308,12 +311,17 @@ def _held_out_files(
     return files
 
 
-def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
-    """Read, check and split the data a space declares (paths relative to ``base_dir``).
+def load_task_data(spec: DataSpec, base_dir: Path, task: str = "classification") -> TaskData:
+    """Read, check and split the data a space declares (paths relative to ``base_dir``) for the
+    task kind ``task``.
 
-    The search (``eval``) and confirm splits are each a file or a stratified draw of data.path's
-    distinct phrases (with data.eval.seed); training takes the rest. No phrase is in two splits.
+    The search (``eval``) and confirm splits are each a file or a draw of data.path's distinct
+    phrases (with data.eval.seed; stratified by label for a labelled kind); training takes the
+    rest. No phrase is in two splits.
     """
+    from autotune.task_kinds import get_task_kind
+
+    labelled = get_task_kind(task).labelled
     path = (base_dir / spec.path).resolve()
     declared = set(spec.labels) if spec.labels else None
     examples = _examples(read_rows(path, "data.path"), path, spec, declared)
@@ -322,7 +330,7 @@ def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
     for p, _ in files.values():
         digest.update(p.read_bytes())
     n = len(_phrases(examples))
-    search, confirm, train = _split(examples, _sizes(spec, n), spec.eval.seed)
+    search, confirm, train = _split(examples, _sizes(spec, n), spec.eval.seed, labelled)
     search = files["data.eval"][1] if "data.eval" in files else search
     confirm = files["data.confirm"][1] if "data.confirm" in files else confirm
     for rows, key, name, split in (
@@ -332,18 +340,19 @@ def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
         given = files[key][0] if key in files else None
         _check_size(rows, key, name, given, split.fraction, n, "fraction" not in split.model_fields_set)
     labels = tuple(spec.labels) if spec.labels else tuple(sorted({e.label for e in examples}))
-    unseen = sorted({e.label for e in search + confirm} - {e.label for e in train})
+    labels = labels if labelled else ()
+    unseen = sorted({e.label for e in search + confirm} - {e.label for e in train}) if labelled else []
     if unseen:
         raise DataError(
             f"data: label(s) {unseen} appear only in the search or confirm split; add training rows"
         )
     if spec.max_train_rows and len(train) > spec.max_train_rows:
-        train = _stratified(train, spec.max_train_rows, spec.eval.seed)
+        train = _stratified(train, spec.max_train_rows, spec.eval.seed, labelled)
     if spec.max_eval_rows:
         if len(search) > spec.max_eval_rows:
-            search = _stratified(search, spec.max_eval_rows, spec.eval.seed)
+            search = _stratified(search, spec.max_eval_rows, spec.eval.seed, labelled)
         if len(confirm) > spec.max_eval_rows:
-            confirm = _stratified(confirm, spec.max_eval_rows, spec.eval.seed)
+            confirm = _stratified(confirm, spec.max_eval_rows, spec.eval.seed, labelled)
     prompt = PromptFormat(
         spec.text_column,
         spec.label_column,
@@ -355,6 +364,7 @@ def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
         {
             "spec": spec.model_dump(mode="json", exclude={"path"}),
             "labels": labels,
+            **({} if labelled else {"task": task}),
             "splits": [[[e.text, e.label] for e in part] for part in (train, search, confirm)],
         },
         sort_keys=True,
@@ -363,3 +373,9 @@ def load_task_data(spec: DataSpec, base_dir: Path) -> TaskData:
     return TaskData(
         tuple(train), tuple(search), labels, prompt, digest.hexdigest(), str(path), tuple(confirm)
     )
+
+
+def data_summary(data: TaskData, task: str = "classification") -> str:
+    """``781 train / 96 search / 96 confirm rows, labels a, b`` (or ``..., free answers``)."""
+    rows = f"{len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows"
+    return f"{rows}, labels {', '.join(data.labels)}" if data.labels else f"{rows}, free answers ({task})"

@@ -23,6 +23,20 @@ class InvalidCombination(AutotuneError):
     """A pass refuses a parameter combination before doing any work."""
 
 
+class StudyFatal(AutotuneError):
+    """A failure every trial would meet whatever its parameters (the base model, the data, the
+    machine): the study ends at once instead of failing trial after trial."""
+
+
+class ModelError(StudyFatal):
+    """The space's base model cannot be found or loaded."""
+
+
+class StudyFailed(AutotuneError):
+    """A study ran and produced nothing usable: no trial completed, or an error every trial would
+    meet ended it (exit status 1; what it recorded stays)."""
+
+
 class StepFailed(AutotuneError):
     """A step of a trial failed; the trial is recorded as failed with this reason."""
 

@@ -15,6 +15,7 @@ from autotune.cache import Cache, library_versions
 from autotune.errors import AutotuneError
 from autotune.report import Report, TrialRow
 from autotune.space_file import LoadedSpace
+from autotune.task_kinds import TaskKind, get_task_kind
 
 __all__ = ["export_trial", "export_trials", "fixed_space"]
 
@@ -116,18 +117,17 @@ def export_trial(
             if item.is_file() and item.name not in ("autotune-meta.json", "build.log"):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "autotune.yaml").write_text(space_text)
-        data = loaded.space.data
+        data, kind = loaded.space.data, get_task_kind(loaded.space.task)
         (tmp / TASK_FILE).write_text(
             json.dumps(
                 {
-                    "labels": study_attrs["labels"],
+                    "task": kind.name,
                     "text_column": data.text_column,
                     "label_column": data.label_column,
                     "template": data.template,
                     "chat": data.chat.model_dump() if data.chat else None,
                     "provider": report.target,
-                    "label_scoring": loaded.space.evaluation.label_scoring,
-                    "length_normalize": loaded.space.evaluation.length_normalize,
+                    **kind.export_fields(loaded.space.evaluation, study_attrs.get("labels") or []),
                 },
                 indent=1,
             )
@@ -144,7 +144,7 @@ def export_trial(
                     if number == report.winner
                     else "does not meet every constraint",
                     "constraints": report.constraints,
-                    "accuracy": _accuracy_figures(row),
+                    kind.quality: _quality_figures(row, kind),
                     "metrics": row.metrics,
                     "params": row.params,
                     "chain": row.chain,
@@ -225,18 +225,19 @@ def export_trials(
     return paths
 
 
-def _accuracy_figures(row: Any) -> dict[str, Any]:
-    """Search-split accuracy (what the study selected on) beside the confirm split (never seen)."""
+def _quality_figures(row: Any, kind: TaskKind) -> dict[str, Any]:
+    """The kind's quality figure on the search split (what the study selected on) beside the
+    confirm split (never seen): accuracy, or ROUGE-L for generation."""
     m, d = row.metrics, row.details
 
-    def one(prefix: str, n: Any) -> dict[str, Any] | None:
-        if prefix not in m:
+    def one(metric: str, n: Any) -> dict[str, Any] | None:
+        if metric not in m:
             return None
-        return {"accuracy": m[prefix], "ci95": [m.get(f"{prefix}_low"), m.get(f"{prefix}_high")], "n": n}
+        return {kind.quality: m[metric], "ci95": [m.get(f"{metric}_low"), m.get(f"{metric}_high")], "n": n}
 
     return {
-        "search": one("accuracy", d.get("eval_rows")),
-        "confirm": one("confirm_accuracy", (d.get("confirm") or {}).get("n")),
+        "search": one(kind.quality, d.get("eval_rows")),
+        "confirm": one(kind.confirm, (d.get("confirm") or {}).get("n")),
         "note": "search: the split the study selected on (optimistic for the winner); "
         "confirm: a split the search never saw, measured once after the study",
     }

@@ -6,12 +6,13 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autotune.cache import file_sha256
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, ModelError
 
 if TYPE_CHECKING:
     from autotune.cache import Cache
@@ -50,12 +51,67 @@ def load_causal_lm(model: PreparedModel, **kwargs: Any) -> Any:
         return AutoModelForCausalLM.from_pretrained(
             model.path, trust_remote_code=model.trust_remote_code, **kwargs
         )
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AutotuneError(
-            f"model {model.name!r} cannot be loaded ({first}); with no model hub, "
-            "set model.path to a local folder"
+    except (MemoryError, ImportError):  # a size or an optional package (QLoRA): this trial's
+        raise
+    except Exception as exc:  # the base model itself: every trial would fail so (not OOM)
+        if "out of memory" in str(exc).lower():
+            raise
+        raise ModelError(
+            f"model {model.name!r} cannot be loaded ({_first(exc)}); check its files, or with no "
+            "model hub, set model.path to a local copy"
         ) from None
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, with its type."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    first = first if len(first) <= 200 else first[:200] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _check_model_type(model_type: Any) -> None:
+    from transformers import CONFIG_MAPPING
+
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
+        near = sorted(k for k in CONFIG_MAPPING if isinstance(model_type, str) and model_type[:3] in k)[:6]
+        hint = f" (close: {', '.join(near)})" if near else ""
+        raise ModelError(
+            f"model.random.config.model_type: {model_type!r} is not a model type this transformers "
+            f"knows{hint}; use one of its architectures, e.g. llama, phi3, qwen2"
+        )
+
+
+def _check_hub(spec: ModelSpec) -> None:
+    """Fetch (or find in the local cache) the hub model's config: an id that cannot be reached
+    fails here, before the study, not in every trial's first step."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(
+            str(spec.id), revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0")
+        why = " (HF_HUB_OFFLINE is set)" if offline else ""
+        raise ModelError(
+            f"model.id: {spec.id!r} cannot be loaded from the hub or its local cache{why}: "
+            f"{_first(exc)}; download it first (`hf download {spec.id}`) or give model.path, "
+            "model.gguf or model.packaged"
+        ) from None
+
+
+def _check_gguf(path: Path, where: str) -> None:
+    """A GGUF file starts with the bytes GGUF; anything else is refused before transformers reads it."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelError(f"{where}: {path} cannot be read ({_first(exc)})") from None
+    if magic != b"GGUF":
+        raise ModelError(
+            f"{where}: {path} is not a GGUF file (it does not start with GGUF); give a .gguf model"
+        )
 
 
 def _hash_file(path: Path, h: Any) -> None:
@@ -143,7 +199,9 @@ def _build_random(
     ``dtype``) and the given tokenizer, saved as a plain HF folder."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Writing model shards" would print on stderr
     tok = AutoTokenizer.from_pretrained(tokenizer[0], gguf_file=tokenizer[1])
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -156,6 +214,8 @@ def _build_random(
     cfg = AutoConfig.for_model(model_type, **fields)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    with torch.no_grad():  # a config whose shapes do not fit fails here, not in every trial
+        model(torch.tensor([[tok.bos_token_id or tok.eos_token_id or 0] * 2]))
     model.to(getattr(torch, dtype)).save_pretrained(out)
     tok.save_pretrained(out)
     return {"parameters": sum(p.numel() for p in model.parameters())}
@@ -165,12 +225,13 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
     """Resolve a space's model to something every pass can load; converted models are cached."""
     trust = spec.trust_remote_code
     if spec.id is not None:
+        _check_hub(spec)
         ident = {"hub": spec.id, "revision": spec.revision}
         return PreparedModel(spec.id, spec.id, _digest(ident), trust)
     if spec.path is not None:
         folder = (base_dir / spec.path).resolve()
         if not (folder / "config.json").is_file():
-            raise AutotuneError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
+            raise ModelError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
         fingerprint = _folder_fingerprint(folder, cache.root / "fingerprints.json")
         return PreparedModel(str(folder), folder.name, fingerprint, trust)
     if spec.gguf is not None or spec.packaged is not None:
@@ -179,22 +240,44 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
         else:
             gguf = (base_dir / str(spec.gguf)).resolve()
             if not gguf.is_file():
-                raise AutotuneError(f"model.gguf: file not found: {gguf}")
+                raise ModelError(f"model.gguf: file not found: {gguf}")
             name = gguf.stem
+        where = "model.packaged" if spec.packaged is not None else "model.gguf"
+        _check_gguf(gguf, where)
         key = cache.key("model", gguf=file_sha256(gguf))
-        art = cache.produce("model", key, lambda out: _convert_gguf(gguf, out))
+        art = cache.produce("model", key, lambda out: _loading(where, gguf, lambda: _convert_gguf(gguf, out)))
         return PreparedModel(str(art.path), name, key, trust)
     random = spec.random
     assert random is not None
+    _check_model_type(random.config.get("model_type"))
     tok = _tokenizer_source(random.tokenizer, base_dir)
     parts: dict[str, Any] = {"random": random.config, "seed": random.seed, "tokenizer": tok[2]}
     if random.dtype != "float32":  # keys of float32 models stay what they were
         parts["dtype"] = random.dtype
     key = cache.key("model", **parts)
     art = cache.produce(
-        "model", key, lambda out: _build_random(random.config, random.seed, tok, out, random.dtype)
+        "model",
+        key,
+        lambda out: _loading(
+            "model.random", None, lambda: _build_random(random.config, random.seed, tok, out, random.dtype)
+        ),
     )
     return PreparedModel(str(art.path), f"random-{random.config['model_type']}", key, trust)
+
+
+def _loading(where: str, path: Path | None, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``make()``; what transformers raises for a model it cannot read becomes one ModelError
+    naming the space's key (the cache keeps nothing of a failed conversion)."""
+    try:
+        return make()
+    except MemoryError:
+        raise
+    except Exception as exc:  # transformers' own validation errors have no common base
+        what = f"{path} cannot be loaded" if path is not None else "the model cannot be built"
+        raise ModelError(
+            f"{where}: {what} ({_first(exc)}); check the model (its architecture must be one "
+            "transformers knows, with its tokenizer)"
+        ) from None
 
 
 def _digest(obj: Any) -> str:

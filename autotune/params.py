@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 Scalar: TypeAlias = bool | int | float | str
 Kind = Literal["int", "float", "str", "bool", "str_list"]
@@ -53,6 +53,7 @@ class FloatRange:
 
 
 SearchValues: TypeAlias = Fixed | Choice | IntRange | FloatRange
+_Range = TypeVar("_Range", IntRange, FloatRange)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _range(spec: ParamSpec, raw: Mapping[str, Any]) -> SearchValues:
             raise ValueError("step must be a positive integer")
         if low > high:
             raise ValueError(f"low {low} is above high {high}")
-        return IntRange(low, high, step, log)
+        return _optuna_accepts(IntRange(low, high, step, log))
     if spec.kind == "float":
         lo, hi = float(spec.check(raw["low"])), float(spec.check(raw["high"]))
         if "step" in raw:
@@ -170,5 +171,20 @@ def _range(spec: ParamSpec, raw: Mapping[str, Any]) -> SearchValues:
             raise ValueError(f"low {lo:g} is above high {hi:g}")
         if log and lo <= 0:
             raise ValueError("a log range needs low > 0")
-        return FloatRange(lo, hi, log)
+        return _optuna_accepts(FloatRange(lo, hi, log))
     raise ValueError(f"a range needs a numeric parameter; {spec.name} is {spec.kind}: give choices")
+
+
+def _optuna_accepts(values: _Range) -> _Range:
+    """``values`` once Optuna's own distribution takes it, so that a range the sampler would
+    refuse in every trial is refused at load instead (e.g. ``step`` with ``log: true``)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    try:
+        if isinstance(values, IntRange):
+            IntDistribution(values.low, values.high, log=values.log, step=values.step)
+        else:
+            FloatDistribution(values.low, values.high, log=values.log)
+    except ValueError as exc:
+        raise ValueError(f"Optuna refuses this range: {exc}") from None
+    return values

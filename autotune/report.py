@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS
 from autotune.space import Constraint, Space
 from autotune.storage import lost_reason, retried_numbers
+from autotune.task_kinds import get_task_kind
 from autotune.winner import choose_winner
 
 __all__ = ["CONFIRM_ATTR", "SEED_ATTR", "Report", "TrialRow", "build_report", "print_report", "write_report"]
@@ -66,6 +67,8 @@ class Report:
     best: int | None = None  # the front's best trial on the preference metric (search split)
     ties: list[dict[str, Any]] = field(default_factory=list)  # how each front trial compares with it
     ended: dict[str, Any] | None = None  # how the search loop last ended (see autotune.convergence)
+    task: str = "classification"  # the space's task kind (autotune.task_kinds)
+    preference: str = "accuracy"  # the metric the winner is picked on (with its paired test)
 
     @property
     def search_note(self) -> str:
@@ -89,6 +92,7 @@ class Report:
             "grid": "ran every grid combination",
             "interrupted": "interrupted",
             "errors": f"stopped by {REPEATED_ERRORS} trials in a row failing with one error",
+            "fatal": f"stopped at once by an error every trial would meet ({e.get('reason')})",
         }.get(str(why), str(why))
         if why == "grid":
             verdict = ""
@@ -174,6 +178,8 @@ def build_report(study: optuna.Study, space: Space) -> Report:
         constraints=[str(c) for c in space.constraints],
         rows=rows,
         front=front,
+        task=space.task,
+        preference=space.preference.metric,
         winner=None,
         winner_feasible=False,
         note="no trial completed yet",
@@ -263,17 +269,20 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         + (f"; constraints: {'; '.join(report.constraints)}" if report.constraints else "")
     )
+    kind = get_task_kind(report.task)
+    quality = kind.quality.replace("_", "-")
     table = Table(title="Feasible Pareto front" if report.front else "No feasible trial")
+    extras = [(h, metric, fmt) for h, metric, fmt in kind.table_columns]
     for col in (
         "trial",
         "chain",
-        "accuracy (search) [95%]",
+        f"{quality} (search) [95%]",
         "confirm [95%]",
-        "PyTorch",
-        "margin",
+        f"PyTorch {kind.gate.removeprefix('torch_').replace('_', '-')}",
+        *(h for h, _, _ in extras[:1]),
         "p50 ms",
         "p90 ms",
-        "decode passes/s",
+        *(h for h, _, _ in extras[1:]),
         "MB",
         "peak MB",
     ):
@@ -286,16 +295,17 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
     for r in shown:
         m = r.metrics
         mark = " *" if r.number == report.winner else " =" if r.number in tied else ""
+        cells = [f"{m.get(metric, math.nan):{fmt}}" for _, metric, fmt in extras]
         table.add_row(
             f"{r.number}{mark}",
             (f"{r.build}: " if r.build else "") + r.chain.replace(">merge>", ">"),
-            _interval(m, "accuracy") + (" !" if r.straddles else ""),
-            _interval(m, "confirm_accuracy") if "confirm_accuracy" in m else "not run",
-            f"{m.get('torch_accuracy', math.nan):.3f}",
-            f"{m.get('label_margin', math.nan):.2f}",
+            _interval(m, kind.quality) + (" !" if r.straddles else ""),
+            _interval(m, kind.confirm) if kind.confirm in m else "not run",
+            f"{m.get(kind.gate, math.nan):.3f}",
+            *cells[:1],
             f"{m.get('latency_p50_ms', math.nan):.1f}",
             f"{m.get('latency_p90_ms', math.nan):.1f}",
-            f"{m.get('decode_passes_per_s', math.nan):.0f}",
+            *cells[1:],
             f"{m.get('size_mb', math.nan):.0f}",
             f"{m.get('peak_rss_mb', math.nan):.0f}",
         )
@@ -305,8 +315,8 @@ def print_report(report: Report, console: Any, out_dir: Path | None = None) -> N
         seeded = f" (warm start: {r.seeded_from})" if r.seeded_from else ""
         console.print(f"  trial {r.number}: {params}{seeded}", markup=False)
     console.print(
-        "* winner; = statistically tied with the most accurate front trial; ! the 95% interval "
-        "contains an accuracy constraint's threshold. Search: the split the study selected on; "
+        f"* winner; = statistically tied with the best front trial on {report.preference}; ! the 95% "
+        "interval contains a constraint's threshold. Search: the split the study selected on; "
         "confirm: a split it never saw, measured once on the front."
     )
     if report.winner is not None:

@@ -1,6 +1,7 @@
-"""Executing one trial's plan: cached steps, the PyTorch accuracy gate, the evaluators.
+"""Executing one trial's plan: cached steps, the PyTorch gate, the evaluators.
 
-Nothing here knows Optuna: a plan goes in, an outcome comes out.
+Nothing here knows Optuna: a plan goes in, an outcome comes out. What is measured, and how,
+the space's task kind says (``autotune.task_kinds``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from autotune.cache import Cache, CacheEntry
 from autotune.data import TaskData
-from autotune.errors import AutotuneError, InvalidCombination
+from autotune.errors import AutotuneError, InvalidCombination, StudyFatal
 from autotune.metrics import collect
 from autotune.models import PreparedModel
 from autotune.params import Scalar
@@ -24,19 +25,15 @@ from autotune.planning import TrialPlan
 from autotune.progress import QuietReporter, Reporter
 from autotune.space import Space
 from autotune.targets import Target
+from autotune.task_kinds import PerExample, get_task_kind
 from autotune.tasks import Split, eval_task
-from evaluators import EvalTask
 
 __all__ = ["Promote", "StepRecord", "TrialOutcome", "TrialRunner"]
 
 State = Literal["complete", "pruned", "failed"]
-# (rung, PyTorch accuracy there, per-phrase correctness) -> (go on?, why): multi-fidelity promotion
-Promote = Callable[[int, float, str], tuple[bool, str]]
-# Bumped when label scoring changes, so that cached evaluations of older code are not reused.
-SCORING_VERSION = 2
-# Constraints the PyTorch gate may prune on: a build converts or quantizes the merged model, so a
-# clear miss there is taken as a miss of the ONNX model too.
-GATED = ("accuracy", "torch_accuracy")
+# (rung, the kind's PyTorch gate metric there, its per-example outcomes) -> (go on?, why):
+# multi-fidelity promotion
+Promote = Callable[[int, float, PerExample], tuple[bool, str]]
 
 
 @dataclass
@@ -88,9 +85,11 @@ class TrialRunner:
         self.space, self.model, self.data, self.cache = space, model, data, cache
         self.seed = seed
         self.reporter: Reporter = reporter or QuietReporter(None)
-        self._tasks: dict[Split, EvalTask] = {}
+        self.kind = get_task_kind(space.task)
+        self._last_torch: dict[str, Any] = {}  # the latest "eval-torch" output (a rung judges it)
+        self._tasks: dict[Split, Any] = {}
 
-    def _task(self, split: Split) -> EvalTask:
+    def _task(self, split: Split) -> Any:
         """A split as an EvalTask, built once per runner."""
         if split not in self._tasks:
             self._tasks[split] = eval_task(self.space, self.model, self.data, split)
@@ -103,6 +102,8 @@ class TrialRunner:
         outcome = TrialOutcome("complete")
         try:
             self._run(plan, outcome, promote)
+        except StudyFatal:  # every trial would fail so: the study loop ends the study
+            raise
         except InvalidCombination as exc:
             outcome.state, outcome.reason = "failed", f"invalid: {exc}"
         except AutotuneError as exc:
@@ -189,9 +190,10 @@ class TrialRunner:
                 return None  # nothing to score between this pass and the ONNX side
             # a rung is mid-schedule: the constraints judge the whole run, the peers judge this
             self._gate(merged, outcome, judge=False)
-            acc = float(outcome.metrics["torch_accuracy"])
-            go_on, why = promote(r, acc, str(outcome.details["torch_correct"]))
-            history.append({p.budget: r, "torch_accuracy": acc, "go_on": go_on, "why": why})
+            gate = self.kind.gate
+            value = float(outcome.metrics[gate])
+            go_on, why = promote(r, value, self.kind.per_example(self._last_torch))
+            history.append({p.budget: r, gate: value, "go_on": go_on, "why": why})
             if not go_on:
                 outcome.state, outcome.reason = "pruned", f"stopped at {r} of {budget} {p.budget}: {why}"
                 return None
@@ -199,18 +201,9 @@ class TrialRunner:
         return Rung(budget, resume) if resume is not None else None
 
     def _eval_cached(
-        self, step: str, source: Artifact, task: EvalTask, fn: Callable[[], dict[str, Any]], **parts: Any
+        self, step: str, source: Artifact, task: Any, fn: Callable[[], dict[str, Any]], **parts: Any
     ) -> CacheEntry:
-        key = self.cache.key(
-            step,
-            input=source.key,
-            prompts=task.prompts,
-            labels=task.labels,
-            method=task.method,
-            normalize=task.normalize,
-            scoring=SCORING_VERSION,
-            **parts,
-        )
+        key = self.cache.key(step, input=source.key, **self.kind.cache_parts(task), **parts)
         start = time.perf_counter()
         entry = self.cache.get(step, key)
         self.reporter.step(step, entry is not None)
@@ -222,67 +215,67 @@ class TrialRunner:
         outcome.steps.append(StepRecord(name, entry.key, round(entry.seconds, 2), entry.hit))
 
     def _gate(self, merged: Artifact, outcome: TrialOutcome, judge: bool = True) -> bool:
-        """Measure the PyTorch model; prune (True) if it misses an accuracy constraint by more
-        than its interval (the upper end of its 95% interval is below the threshold). With
-        ``judge`` false (a rung: the run has more steps to come) it only measures."""
-        from evaluators import AccuracyEvaluator, ModelArtifact
+        """Measure the PyTorch model; prune (True) if it misses a constraint the kind's gate
+        bounds by more than its interval (the upper end of its 95% interval is below the
+        threshold). With ``judge`` false (a rung: the run has more steps to come) it only
+        measures."""
+        from evaluators import ModelArtifact
 
         task = self._task("search")
         entry = self._eval_cached(
             "eval-torch",
             merged,
             task,
-            lambda: AccuracyEvaluator().evaluate(ModelArtifact(merged.path, "hf"), task),
+            lambda: self.kind.measure_torch(ModelArtifact(merged.path, "hf"), task),
         )
         self._record("eval-torch", entry, outcome)
+        self._last_torch = entry.meta
         outcome.metrics.update(collect("eval-torch", entry.meta))
-        outcome.details.update(
-            torch_per_label_recall=entry.meta.get("per_label_recall"),
-            torch_correct=_bits(entry.meta["correct"]),
-        )
-        acc, high = outcome.metrics["torch_accuracy"], outcome.metrics["torch_accuracy_high"]
-        missed = [c for c in self.space.constraints if c.metric in GATED and c.op == ">=" and high < c.value]
+        outcome.details.update(self.kind.details(entry.meta, torch=True))
+        gate = self.kind.gate
+        value, high = outcome.metrics[gate], outcome.metrics[f"{gate}_high"]
+        missed = [
+            c
+            for c in self.space.constraints
+            if c.metric in self.kind.gated and c.op == ">=" and high < c.value
+        ]
         if not missed or not judge:
             return False
         outcome.state = "pruned"
-        outcome.violations = {str(c): c.violation(acc) for c in missed}
+        outcome.violations = {str(c): c.violation(value) for c in missed}
         outcome.reason = (
-            f"PyTorch accuracy {acc:.3f} (95% interval up to {high:.3f}) misses "
+            f"PyTorch {gate.removeprefix('torch_')} {value:.3f} (95% interval up to {high:.3f}) misses "
             f"{', '.join(map(str, missed))}; build skipped"
         )
         return True
 
     def _evaluate_onnx(self, model: Artifact, plan: TrialPlan, outcome: TrialOutcome) -> None:
-        from evaluators import AccuracyEvaluator, LatencyEvaluator, SizeEvaluator
+        from evaluators import SizeEvaluator
 
         artifact = self._onnx_artifact(model.path, plan.target)
         task = self._task("search")
-        acc = self._eval_cached(
+        quality = self._eval_cached(
             "eval-onnx",
             model,
             task,
-            lambda: AccuracyEvaluator().evaluate(artifact, task),
+            lambda: self.kind.measure(artifact, task),
             provider=artifact.placement.label,
         )
-        self._record("eval-onnx", acc, outcome)
-        ev = self.space.evaluation
+        self._record("eval-onnx", quality, outcome)
         self.reporter.step("eval-latency", False)
         start = time.perf_counter()
-        latency = LatencyEvaluator(
-            warmup=ev.latency_warmup, repeats=ev.latency_repeats, max_prompts=ev.latency_prompts
-        ).evaluate(artifact, task)
+        latency = self.kind.latency(artifact, task, self.space.evaluation)
         outcome.steps.append(StepRecord("eval-latency", "", round(time.perf_counter() - start, 2), False))
-        size = SizeEvaluator().evaluate(artifact, task)
-        for source, output in (("eval-onnx", acc.meta), ("latency", latency), ("size", size)):
+        size = SizeEvaluator().evaluate(artifact)
+        for source, output in (("eval-onnx", quality.meta), ("latency", latency), ("size", size)):
             outcome.metrics.update(collect(source, output))  # type: ignore[arg-type]
         outcome.details.update(
-            per_label_recall=acc.meta.get("per_label_recall"),
-            confusion=acc.meta.get("confusion"),
-            correct=_bits(acc.meta["correct"]),
+            self.kind.details(quality.meta),
             eval_rows=len(task.prompts),
-            scoring={"method": task.method, "normalize": task.normalize},
             latency={k: v for k, v in latency.items() if k not in ("p50_ms", "p90_ms")},
         )
+        if hasattr(task, "method"):
+            outcome.details["scoring"] = {"method": task.method, "normalize": task.normalize}
 
     @staticmethod
     def _onnx_artifact(path: Path, target: Target) -> Any:
@@ -291,26 +284,19 @@ class TrialRunner:
         return ModelArtifact(path, "onnx-genai", target.placement())
 
     def confirm(self, model_path: Path, model_key: str, target: Target) -> dict[str, Any]:
-        """Accuracy of a built model on the confirm split (cached like every evaluation)."""
-        from evaluators import AccuracyEvaluator
-
+        """The task kind's quality figures of a built model on the confirm split (cached like
+        every evaluation)."""
         artifact = self._onnx_artifact(model_path, target)
         task = self._task("confirm")
         entry = self._eval_cached(
             "eval-confirm",
             Artifact("onnx", model_path, model_key),
             task,
-            lambda: AccuracyEvaluator().evaluate(artifact, task),
+            lambda: self.kind.measure(artifact, task),
             provider=artifact.placement.label,
         )
         return {
             "metrics": collect("eval-confirm", entry.meta),
             "n": int(entry.meta["n"]),
-            "per_label_recall": entry.meta.get("per_label_recall"),
-            "correct": _bits(entry.meta["correct"]),
+            **self.kind.details(entry.meta),
         }
-
-
-def _bits(correct: list[int]) -> str:
-    """Per-example correctness as a compact string of 0/1, in the split's order."""
-    return "".join("1" if c else "0" for c in correct)

@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 from autotune.cache import Cache
 from autotune.confirm import confirm_front
 from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS, Ending, Progress, progress
-from autotune.data import load_task_data
-from autotune.errors import AutotuneError
+from autotune.data import data_summary, load_task_data
+from autotune.errors import AutotuneError, StudyFatal
 from autotune.fidelity import RUNG_ATTR, RungResult, promotion
 from autotune.models import prepare_model
 from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
@@ -36,6 +36,7 @@ from autotune.storage import (
     open_study,
 )
 from autotune.targets import TARGETS, Target, get_target
+from autotune.task_kinds import PerExample
 
 __all__ = ["StudyRun", "make_runner", "pick_target", "run_study"]
 
@@ -47,6 +48,7 @@ class StudyRun:
     seconds: float
     new_trials: int
     interrupted: bool = False
+    fatal: str | None = None  # the error that ended the study at once (autotune.errors.StudyFatal)
 
 
 def pick_target(loaded: LoadedSpace, name: str | None) -> Target:
@@ -121,9 +123,9 @@ def run_study(
 
     new = 0
     if counted_trials(study) < space.study.n_trials:
-        new, interrupted = _loop(study, loaded, target, get_runner(), reporter, start)
-        if interrupted:
-            return StudyRun(study, target, time.perf_counter() - start, new, interrupted=True)
+        new, interrupted, fatal = _loop(study, loaded, target, get_runner(), reporter, start)
+        if interrupted or fatal:
+            return StudyRun(study, target, time.perf_counter() - start, new, interrupted, fatal)
     confirm_front(study, space, target, get_runner, reporter)
     return StudyRun(study, target, time.perf_counter() - start, new)
 
@@ -131,15 +133,13 @@ def run_study(
 def make_runner(loaded: LoadedSpace, study: optuna.Study, cache: Cache, reporter: Reporter) -> TrialRunner:
     space = loaded.space
     source = space.model.model_dump(exclude_none=True, exclude_defaults=True)
-    data = load_task_data(space.data, loaded.base_dir)  # cheap and checked first: before a model is made
+    # cheap and checked first: before a model is made
+    data = load_task_data(space.data, loaded.base_dir, space.task)
     reporter.message(f"preparing model {next(iter(source))}: {str(next(iter(source.values())))[:60]}")
     model = prepare_model(space.model, cache, loaded.base_dir)
     study.set_user_attr("labels", list(data.labels))
     study.set_user_attr("model_path", model.path)
-    reporter.message(
-        f"data: {len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows, "
-        f"labels {', '.join(data.labels)}"
-    )
+    reporter.message(f"data: {data_summary(data, space.task)}")
     return TrialRunner(
         space=space, model=model, data=data, cache=cache, seed=space.study.seed, reporter=reporter
     )
@@ -152,8 +152,9 @@ def _loop(
     runner: TrialRunner,
     reporter: Reporter,
     start: float,
-) -> tuple[int, bool]:
-    """Ask, run, tell until n_trials or the timeout; (new trials, interrupted)."""
+) -> tuple[int, bool, str | None]:
+    """Ask, run, tell until n_trials or the timeout; (new trials, interrupted, the reason of an
+    error that ended the study at once or None)."""
     space = loaded.space
     varying = searched_names(loaded)
     shown = _shown(space)
@@ -202,7 +203,13 @@ def _loop(
             study.tell(trial, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, skip_if_exists=False)
             _record_ending(study, space, "interrupted")
-            return new, True
+            return new, True, None
+        except StudyFatal as exc:  # the model, the data or the machine: every trial would fail so
+            reason = _fail(study, trial, exc)
+            reporter.trial_finished(trial.number, f"failed: {reason}", _front_lines(study, shown))
+            reporter.message(f"no new trial: every trial would fail so ({exc})")
+            _record_ending(study, space, "fatal", str(exc))
+            return new + 1, False, str(exc)
         except Exception as exc:  # planning or telling broke: this trial fails with it, the study goes on
             reason = _fail(study, trial, exc)
             new += 1
@@ -231,8 +238,8 @@ def _loop(
         ):
             _sweep(study, trial, plan, loaded)
     study.set_user_attr(run_key, round(time.perf_counter() - start, 1))
-    _record_ending(study, space, ending)
-    return new, False
+    _record_ending(study, space, ending, last_error if ending == "errors" else None)
+    return new, False, None
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> str:
@@ -255,15 +262,15 @@ def _promoter(study: optuna.Study, trial: optuna.Trial, space: Space) -> Promote
     if fidelity is None:
         return None
 
-    def promote(rung: int, accuracy: float, correct: str) -> tuple[bool, str]:
+    def promote(rung: int, value: float, outcomes: PerExample) -> tuple[bool, str]:
         attr = f"{RUNG_ATTR}{rung}"
-        trial.set_user_attr(attr, {"accuracy": accuracy, "correct": correct})
+        this = RungResult(trial.number, value, outcomes)
+        trial.set_user_attr(attr, this.to_attr())
         peers = [
-            RungResult(t.number, float(t.user_attrs[attr]["accuracy"]), str(t.user_attrs[attr]["correct"]))
+            RungResult.from_attr(t.number, t.user_attrs[attr])
             for t in study.get_trials(deepcopy=False)
             if attr in t.user_attrs and t.number != trial.number
         ]
-        this = RungResult(trial.number, accuracy, correct)
         return promotion(this, peers, fidelity.eta, space.preference.significance)
 
     return promote
@@ -297,8 +304,8 @@ def _converged(study: optuna.Study, space: Space, reporter: Reporter, told: list
     return p.converged
 
 
-def _record_ending(study: optuna.Study, space: Space, ending: Ending) -> None:
-    """How the loop ended, with the winner's progress, for the report."""
+def _record_ending(study: optuna.Study, space: Space, ending: Ending, reason: str | None = None) -> None:
+    """How the loop ended (with the error that ended it), with the winner's progress, for the report."""
     p = _progress(study, space)
     study.set_user_attr(
         ENDED_ATTR,
@@ -310,6 +317,7 @@ def _record_ending(study: optuna.Study, space: Space, ending: Ending) -> None:
             "improvements": p.improvements,
             "rule": space.study.stop.model_dump() if space.study.stop else None,
             "rule_met": p.converged,
+            **({"reason": reason} if reason else {}),
         },
     )
 

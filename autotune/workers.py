@@ -91,6 +91,10 @@ def join(argv: list[str]) -> WorkerJob:
     p.add_argument("--cache", type=Path, help="the step cache (default: OUT/cache); share one by path")
     p.add_argument("--quiet", action="store_true", help="print only warnings and the final report")
     args = p.parse_args(argv)
+    from autotune.boundary import writable_folder
+
+    out = writable_folder("--out", args.out or Path("autotune-out") / args.study)
+    cache = None if args.cache is None else writable_folder("--cache", args.cache)
     study, loaded, target = load_shared_study(args.storage, args.study)
     _refuse_remote_sqlite(args.storage, study)
     if not loaded.base_dir.is_dir():
@@ -101,8 +105,7 @@ def join(argv: list[str]) -> WorkerJob:
         )
     if lacks := target.missing():
         raise AutotuneError(f"study {args.study!r} runs on {target.name}; this machine lacks it: {lacks}")
-    out = (args.out or Path("autotune-out") / args.study).resolve()
-    return WorkerJob(loaded, target, out, args.storage, args.cache, args.quiet)
+    return WorkerJob(loaded, target, out, args.storage, cache, args.quiet)
 
 
 def workers_seen(trials: list[FrozenTrial]) -> list[dict[str, Any]]:

@@ -32,8 +32,17 @@ def test_random_then_local_folder(tmp_path: Path) -> None:
     assert prepare_model(ModelSpec(path=built.path), cache, tmp_path).fingerprint != local.fingerprint
 
 
-def test_hub_id_is_kept_as_is(tmp_path: Path) -> None:
-    model = prepare_model(ModelSpec(id="microsoft/Phi-3-mini-4k-instruct"), Cache(tmp_path), tmp_path)
+def test_hub_id_is_checked_then_kept_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = ModelSpec(id="microsoft/Phi-3-mini-4k-instruct")
+    with pytest.raises(AutotuneError, match=r"model\.id: 'microsoft/Phi-3-mini-4k-instruct' cannot"):
+        prepare_model(spec, Cache(tmp_path), tmp_path)  # not in this machine's HF cache, no hub
+    import autotune.models
+
+    checked: list[str | None] = []
+    monkeypatch.setattr(autotune.models, "_check_hub", lambda s: checked.append(s.id))  # a hub, reached
+    model = prepare_model(spec, Cache(tmp_path), tmp_path)
+    assert checked == [spec.id]
     assert model.path == "microsoft/Phi-3-mini-4k-instruct" and not model.trust_remote_code
 
 
