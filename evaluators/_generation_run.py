@@ -11,16 +11,14 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
-from ._base import EvaluatorError, Placement
+from ._base import EvaluatorError
 from ._greedy import STOP_REASONS, Generation, Stepper, greedy_generate
-from ._rss import MB, peak_rss_mb
-from ._runtimes import load_runtime
+from ._rss import peak_rss_mb
+from ._runtimes import load_for_request
 from .stats import bootstrap_quantile_ci
 
 
@@ -56,10 +54,7 @@ def measure_generation(request: dict[str, Any]) -> dict[str, Any]:
     prompts: list[str] = request["prompts"]
     max_new_tokens: int = request["max_new_tokens"]
     stop: list[str] = request["stop"]
-    t_load = time.perf_counter()
-    runtime = load_runtime(request["kind"], Path(request["path"]), Placement(**request["placement"]))
-    load_s = time.perf_counter() - t_load
-    rss_after_load = psutil.Process().memory_info().rss / MB
+    runtime, facts = load_for_request(request)
     prompt_ids = [runtime.encode(p) for p in prompts]
 
     def one(i: int) -> Request:
@@ -91,12 +86,7 @@ def measure_generation(request: dict[str, Any]) -> dict[str, Any]:
         "prompts": len(prompts),
         "max_new_tokens": max_new_tokens,
         "stop": stop,
-        "provider": Placement(**request["placement"]).label,
-        "threads": runtime.threads,
-        "versions": runtime.versions,
-        "runtime": runtime.name,
-        "load_s": load_s,
-        "rss_after_load_mb": rss_after_load,
+        **facts,
         "peak_rss_mb": peak_rss_mb(),
     }
 

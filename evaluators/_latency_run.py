@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
-from ._base import EvaluatorError, Placement
+from ._base import EvaluatorError
 from ._constrained import candidate_sequences
-from ._rss import MB, peak_rss_mb
-from ._runtimes import load_runtime
+from ._rss import peak_rss_mb
+from ._runtimes import load_for_request
 from ._timed import Timing, timed_request
 from .stats import bootstrap_quantile_ci
 
@@ -29,10 +26,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Time ``warmup`` + ``repeats`` requests cycling over the prompts; see LatencyEvaluator."""
     prompts: list[str] = request["prompts"]
     labels: list[str] = request["label_set"]
-    t_load = time.perf_counter()
-    runtime = load_runtime(request["kind"], Path(request["path"]), Placement(**request["placement"]))
-    load_s = time.perf_counter() - t_load
-    rss_after_load = psutil.Process().memory_info().rss / MB
+    runtime, facts = load_for_request(request)
     if request["eos"] and runtime.eos_id is None:
         raise EvaluatorError("eos is set but the tokenizer has no EOS token")
     eos_id = runtime.eos_id if request["eos"] else None
@@ -59,12 +53,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "warmup": request["warmup"],
         "repeats": request["repeats"],
         "prompts": len(prompts),
-        "provider": Placement(**request["placement"]).label,
-        "threads": runtime.threads,
-        "versions": runtime.versions,
-        "runtime": runtime.name,
-        "load_s": load_s,
-        "rss_after_load_mb": rss_after_load,
+        **facts,
         "peak_rss_mb": peak_rss_mb(),
     }
 

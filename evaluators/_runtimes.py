@@ -6,14 +6,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ._base import Placement
 from ._greedy import ArgmaxStepper, Stepper
+from ._rss import MB
 from ._scoring import Backend
 
 
@@ -33,6 +37,23 @@ class Runtime:
     name: str
     versions: dict[str, str]
     threads: dict[str, int]
+
+
+def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
+    """The runtime a timing child's ``request`` names, and the facts every timing record carries:
+    provider, threads, versions, load time and the RSS right after loading."""
+    placement = Placement(**request["placement"])
+    t_load = time.perf_counter()
+    runtime = load_runtime(request["kind"], Path(request["path"]), placement)
+    load_s = time.perf_counter() - t_load
+    return runtime, {
+        "provider": placement.label,
+        "threads": runtime.threads,
+        "versions": runtime.versions,
+        "runtime": runtime.name,
+        "load_s": load_s,
+        "rss_after_load_mb": psutil.Process().memory_info().rss / MB,
+    }
 
 
 def load_runtime(kind: str, path: Path, placement: Placement) -> Runtime:
