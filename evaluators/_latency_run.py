@@ -18,7 +18,7 @@ from ._base import EvaluatorError
 from ._constrained import candidate_sequences
 from ._rss import peak_rss_mb
 from ._runtimes import load_for_request
-from ._timed import Timing, timed_request
+from ._timed import Timing, timed_request, timed_tree
 from .stats import bootstrap_quantile_ci
 
 
@@ -32,10 +32,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     eos_id = runtime.eos_id if request["eos"] else None
     prompt_ids = [runtime.encode(p) for p in prompts]
     cands = [candidate_sequences(runtime.encode, p, labels, eos_id) for p in prompts]
-    backend = runtime.backend(max(len(c) for per_prompt in cands for c in per_prompt))
+    tree = runtime.tree
+    backend = None if tree else runtime.backend(max(len(c) for per_prompt in cands for c in per_prompt))
 
     def one(i: int) -> Timing:
         k = i % len(prompts)
+        if tree is not None:
+            return timed_tree(tree, prompt_ids[k], cands[k], labels, normalize=request["normalize"])
+        assert backend is not None
         return timed_request(
             backend, prompt_ids[k], cands[k], labels, method=request["method"], normalize=request["normalize"]
         )
@@ -49,6 +53,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         **_summary(timings, [lens[i % len(prompts)] for i in range(len(timings))]),
         "prompt_len": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
         "method": request["method"],
+        "label_passes": "one" if tree else "per_label",
         "normalize": request["normalize"],
         "warmup": request["warmup"],
         "repeats": request["repeats"],
@@ -64,6 +69,7 @@ def _summary(timings: list[Timing], prompt_lens: list[int]) -> dict[str, Any]:
     decode_s = sum(t.decode_s for t in timings)
     passes = sum(t.decode_passes for t in timings)
     tokens = sum(t.decode_tokens for t in timings)
+    carried = sum(t.label_tokens_in_prefill for t in timings)
     return {
         "p50_ms": float(np.percentile(totals_ms, 50)),
         "p90_ms": float(np.percentile(totals_ms, 90)),
@@ -74,7 +80,8 @@ def _summary(timings: list[Timing], prompt_lens: list[int]) -> dict[str, Any]:
         "decode_mean_ms": decode_s / len(timings) * 1000,
         # Rates are None when no such pass ran (a single label under greedy; every label
         # a single token).
-        "prefill_tokens_per_s": sum(prompt_lens) / prefill_s if prefill_s > 0 else None,
+        "prefill_tokens_per_s": (sum(prompt_lens) + carried) / prefill_s if prefill_s > 0 else None,
+        "label_tokens_in_prefill_mean": carried / len(timings),
         "decode_passes_per_s": passes / decode_s if passes else None,
         "decode_passes_mean": passes / len(timings),
         "decode_tokens_per_pass": tokens / passes if passes else None,

@@ -19,6 +19,7 @@ from ._base import Placement
 from ._greedy import ArgmaxStepper, Stepper
 from ._rss import MB
 from ._scoring import Backend
+from ._tree import TreeScorer, load_tree
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Runtime:
     name: str
     versions: dict[str, str]
     threads: dict[str, int]
+    tree: TreeScorer | None = None
 
 
 def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
@@ -44,7 +46,8 @@ def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
     provider, threads, versions, load time and the RSS right after loading."""
     placement = Placement(**request["placement"])
     t_load = time.perf_counter()
-    runtime = load_runtime(request["kind"], Path(request["path"]), placement)
+    one_pass = bool(request.get("one_pass")) and request.get("method") == "score"
+    runtime = load_runtime(request["kind"], Path(request["path"]), placement, one_pass=one_pass)
     load_s = time.perf_counter() - t_load
     return runtime, {
         "provider": placement.label,
@@ -56,11 +59,36 @@ def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
     }
 
 
-def load_runtime(kind: str, path: Path, placement: Placement) -> Runtime:
-    """PyTorch eager for kind "hf", ONNX Runtime GenAI otherwise (torch is not imported then)."""
+def load_runtime(kind: str, path: Path, placement: Placement, *, one_pass: bool = False) -> Runtime:
+    """PyTorch eager for kind "hf", ONNX Runtime GenAI otherwise (torch is not imported then);
+    with ``one_pass`` on the CPU, the one-pass label scorer of ``_tree`` where the graph takes it
+    (ORT GenAI is then not loaded: it would hold the weights a second time)."""
     if kind == "hf":
         return _load_hf(path, placement.device)
+    if one_pass and not placement.genai_provider and (tree := load_tree(path)) is not None:
+        return _tree_runtime(path, tree)
     return _load_genai(path, placement.genai_provider)
+
+
+def _tree_runtime(path: Path, tree: TreeScorer) -> Runtime:
+    import onnxruntime
+
+    def none(*_: Any) -> Any:
+        raise RuntimeError("the one-pass scorer only scores labels")
+
+    return Runtime(
+        encode=tree.encode,
+        decode=none,
+        eos_id=tree.eos_ids[0] if tree.eos_ids else None,
+        eos_ids=tree.eos_ids,
+        backend=none,
+        stepper=none,
+        context=contextlib.nullcontext,
+        name="onnxruntime",
+        versions={"onnxruntime": str(onnxruntime.__version__)},
+        threads={"intra_op_num_threads": tree.threads, "cpu_count": os.cpu_count() or 0},
+        tree=tree,
+    )
 
 
 def _load_hf(path: Path, device: str) -> Runtime:

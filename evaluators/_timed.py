@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from ._base import EvaluatorError, Method
 from ._scoring import Backend, choose
+from ._tree import TreeScorer, score_tree
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Timing:
     prefills: int
     decode_passes: int
     decode_tokens: int
+    label_tokens_in_prefill: int = 0
 
 
 class Timed:
@@ -85,3 +87,19 @@ def timed_request(
     return Timing(
         total, timed.prefill_s, timed.decode_s, timed.prefills, timed.decode_passes, timed.decode_tokens
     )
+
+
+def timed_tree(
+    scorer: TreeScorer,
+    prompt_ids: Sequence[int],
+    candidates: Sequence[tuple[int, ...]],
+    labels: Sequence[str],
+    *,
+    normalize: bool,
+) -> Timing:
+    """Exactly the work of predicting one label in one pass (``_tree.score_tree``), timed: the
+    whole request is that pass, so it counts as the prefill, with the label tokens it carried."""
+    t0 = time.perf_counter()
+    choice = score_tree(scorer, prompt_ids, candidates, labels, normalize=normalize)
+    total = time.perf_counter() - t0
+    return Timing(total, total, 0.0, choice.passes, 0, 0, label_tokens_in_prefill=choice.steps)

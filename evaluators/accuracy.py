@@ -29,12 +29,15 @@ def predict_labels(
     eos: bool = True,
     method: Method = "score",
     normalize: bool = False,
+    one_pass: bool = True,
 ) -> list[Choice]:
     """The label (always one of ``label_set``) the artifact gives each prompt, with its
     scores, margin and forward passes (see ``Choice``).
 
     The model is loaded once: "hf" with transformers in float32, "onnx-genai" in ONNX
-    Runtime GenAI on the artifact's placement, with its own tokenizer.
+    Runtime GenAI on the artifact's placement, with its own tokenizer. On the CPU, method
+    "score" with ``one_pass`` scores every label in one forward pass (``_tree``) where the
+    graph allows it, else in a pass per label.
     """
     require_kind(AccuracyEvaluator.name, artifact, "hf", "onnx-genai")
     if artifact.kind == "hf":
@@ -42,6 +45,12 @@ def predict_labels(
 
         model, tokenizer = load_hf(artifact.path, artifact.placement.device)
         return predict_hf(model, tokenizer, prompts, label_set, eos, method=method, normalize=normalize)
+    if one_pass and method == "score" and not artifact.placement.genai_provider:
+        from ._tree import load_tree, predict_tree
+
+        scorer = load_tree(artifact.path)
+        if scorer is not None:
+            return predict_tree(scorer, prompts, label_set, eos, normalize=normalize)
     from ._genai import load_genai, predict_genai
 
     session = load_genai(artifact.path, artifact.placement.genai_provider)

@@ -25,17 +25,21 @@ class LatencyEvaluator(Evaluator):
     PyTorch eager ("hf").
 
     A request is exactly what the accuracy evaluator does for one prompt, by the task's
-    method: the prompt's prefill, then "score" runs one pass per label longer than one
-    token (and rewinds), "greedy" one pass per token fed. ORT GenAI creates the request's
-    generator inside the prefill. Requests cycle over the task's first ``max_prompts``
+    method: "score" on the CPU with ``one_pass`` (the default, as ``predict_labels``) runs the
+    prompt and every label's tokens in one forward pass of ONNX Runtime (``_tree``) where the
+    graph allows; otherwise the prompt's prefill, then "score" runs one pass per label longer
+    than one token (and rewinds), "greedy" one pass per token fed. ORT GenAI creates the
+    request's generator inside the prefill. Requests cycle over the task's first ``max_prompts``
     prompts; ``warmup`` untimed ones come first, then ``repeats`` timed ones.
 
     Returns {"p50_ms", "p90_ms", "mean_ms", "p50_ci95", "p90_ci95" ([low, high], bootstrap
     over the timed requests), "prefill_mean_ms", "decode_mean_ms" (the passes after the
     prefill, rewinds included), "prefill_tokens_per_s", "decode_passes_per_s",
     "decode_passes_mean" (passes after the prefill per request), "decode_tokens_per_pass",
-    "passes_per_request" (prefill included), "threads" (ORT: {"intra_op_num_threads" (0:
-    runtime default), "cpu_count"}; torch: {"torch_num_threads", "cpu_count"}),
+    "passes_per_request" (prefill included), "label_passes" ("one": the labels ride in the
+    prompt's pass, whose tokens ``prefill_tokens_per_s`` then counts; "per_label"),
+    "label_tokens_in_prefill_mean", "threads" (ORT: {"intra_op_num_threads" (0: runtime
+    default), "cpu_count"}; torch: {"torch_num_threads", "cpu_count"}),
     "provider", "runtime", "versions", "method", "normalize", "warmup", "repeats",
     "prompts", "prompt_len" ({"min", "median", "max"}), "load_s", "rss_after_load_mb",
     "peak_rss_mb"} (MB = 2**20 bytes; RSS of the child process). The rates are None when
@@ -51,6 +55,7 @@ class LatencyEvaluator(Evaluator):
         repeats: int = 20,
         max_prompts: int = 8,
         timeout_s: float = 600.0,
+        one_pass: bool = True,
     ) -> None:
         if warmup < 0 or repeats < 1 or max_prompts < 1:
             raise ValueError("need warmup >= 0, repeats >= 1 and max_prompts >= 1")
@@ -58,6 +63,7 @@ class LatencyEvaluator(Evaluator):
         self.repeats = repeats
         self.max_prompts = max_prompts
         self.timeout_s = timeout_s
+        self.one_pass = one_pass
 
     def evaluate(self, artifact: ModelArtifact, task: EvalTask) -> dict[str, Any]:
         require_kind(self.name, artifact, "onnx-genai", "hf")
@@ -72,6 +78,7 @@ class LatencyEvaluator(Evaluator):
             "normalize": task.normalize,
             "warmup": self.warmup,
             "repeats": self.repeats,
+            "one_pass": self.one_pass,
         }
         return run_child(request, self.timeout_s)
 

@@ -118,10 +118,14 @@ def test_the_timeout_is_the_study_budget_across_resumes(tmp_path: Path) -> None:
     assert json.loads((out / "report.json").read_text())["ended"]["why"] == "timeout"
 
 
-def test_pruned_when_pytorch_accuracy_misses_the_constraint(tmp_path: Path) -> None:
+def test_pruned_when_pytorch_accuracy_misses_the_constraint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = tiny_raw(constraints=[{"metric": "accuracy", "op": ">=", "value": 0.99}])
     space = write_space(tmp_path / "s.yaml", raw)
-    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 0
+    # no trial completed: the study exits 1 with why, the report is still written
+    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 1
+    assert "no trial completed" in capsys.readouterr().err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     row = report["rows"][0]
     assert row["state"] == "pruned" and "misses accuracy >= 0.99" in row["reason"]
@@ -133,11 +137,14 @@ def test_pruned_when_pytorch_accuracy_misses_the_constraint(tmp_path: Path) -> N
     assert trial.constraints == {"accuracy >= 0.99": pytest.approx(0.99 - row["metrics"]["torch_accuracy"])}
 
 
-def test_invalid_combination_fails_the_trial_with_its_reason(tmp_path: Path) -> None:
+def test_invalid_combination_fails_the_trial_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # fp16 builds for the CPU but fails at run time there: the build pass refuses it before any work.
     raw = tiny_raw(chains=[["lora", "merge", "build"]], passes__build__precision="fp16")
     space = write_space(tmp_path / "s.yaml", raw)
-    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 0
+    assert main(["--space", str(space), "--out", str(tmp_path / "o"), "--n-trials", "1"]) == 1
+    assert "build.precision fp16 is not valid on target cpu" in capsys.readouterr().err
     row = json.loads((tmp_path / "o" / "report.json").read_text())["rows"][0]
     assert row["state"] == "fail" and row["steps"] == [], row
     assert row["reason"].startswith("invalid: build.precision fp16 is not valid on target cpu")
@@ -226,7 +233,9 @@ def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) 
     assert study.get_trials()[running.number].state == optuna.trial.TrialState.COMPLETE
 
 
-def test_an_error_inside_a_trial_fails_it_and_repeats_stop_the_study(tmp_path: Path) -> None:
+def test_an_error_inside_a_trial_fails_it_and_repeats_stop_the_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A broken environment (here the cache's lora folder is a file) raises inside every trial:
     each one is failed with the error, none is left RUNNING, and the study stops after three in
     a row fail the same way instead of spending its whole budget on them."""
@@ -234,7 +243,9 @@ def test_an_error_inside_a_trial_fails_it_and_repeats_stop_the_study(tmp_path: P
     (out / "cache").mkdir(parents=True)
     (out / "cache" / "lora").write_text("not a folder")
     space = write_space(tmp_path / "s.yaml", tiny_raw())
-    assert main(["--space", str(space), "--out", str(out), "--n-trials", "6", "--quiet"]) == 0
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "6", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no trial completed (3 of 3 failed with: FileExistsError" in err[0], err
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 3

@@ -86,7 +86,8 @@ def test_onnx_fp32_agrees_with_hf(
     artifact = ModelArtifact(tiny_onnx["fp32"], "onnx-genai")
     og = predict_labels(artifact, task.prompts, task.label_set, method=method)
     for a, b in zip(hf, og, strict=True):
-        assert a.passes == b.passes and a.steps == b.steps
+        # on the CPU, ORT scores every label in one pass (evaluators._tree); PyTorch in a pass each
+        assert b.passes == (1 if method == "score" else a.passes) and a.steps == b.steps
         np.testing.assert_allclose(a.scores, b.scores, atol=2e-3)
         assert a.margin == pytest.approx(b.margin, abs=2e-3)
         if a.margin > 0.01:  # a near-tie may flip on float rounding; nothing else may
@@ -207,7 +208,7 @@ def test_normalize_reports_the_mean_log_probability_per_token(
     lengths = np.array([2, 3, 3, 4])  # joy, sur|prise, f|ear, s|ad|ness; each + EOS
     for t, m in zip(total, mean, strict=True):
         np.testing.assert_allclose(m.scores, np.array(t.scores) / lengths, rtol=1e-6)
-        assert m.passes == t.passes == 5
+        assert m.passes == t.passes == 1
         assert m.index == int(np.argmax(m.scores)) and t.index == int(np.argmax(t.scores))
 
 
@@ -222,5 +223,5 @@ def test_missing_or_broken_artifacts_give_one_line_errors(tmp_path: Path, tone_t
 def test_margin_mean_is_none_with_a_single_label(tiny_onnx: dict[str, Path]) -> None:
     task = EvalTask(("### Text: hi\n### The tone is:\n",), ("joy",), ("joy",))
     result = AccuracyEvaluator().evaluate(ModelArtifact(tiny_onnx["int4"], "onnx-genai"), task)
-    assert result["margin_mean"] is None and result["predictions"] == ["joy"] and result["passes"] == 2
+    assert result["margin_mean"] is None and result["predictions"] == ["joy"] and result["passes"] == 1
     assert not math.isnan(result["accuracy"])

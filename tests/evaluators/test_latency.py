@@ -27,7 +27,8 @@ REMOVED = {"decode_tokens_per_s", "prompt_tokens_per_s", "answer_tokens", "decod
 
 @pytest.fixture(scope="module")
 def latency(tiny_onnx: dict[str, Path], tone_task: EvalTask) -> dict[str, Any]:
-    evaluator = LatencyEvaluator(warmup=2, repeats=12, max_prompts=6)
+    """Scoring a label per pass, as PyTorch does (``one_pass`` is the CPU default: see below)."""
+    evaluator = LatencyEvaluator(warmup=2, repeats=12, max_prompts=6, one_pass=False)
     return evaluator.evaluate(ModelArtifact(tiny_onnx["int4"], "onnx-genai"), tone_task)
 
 
@@ -79,7 +80,7 @@ def test_passes_are_those_scoring_runs(
 
 def test_a_label_of_one_token_costs_no_pass(tiny_onnx: dict[str, Path], tone_task: EvalTask) -> None:
     task = dataclasses.replace(tone_task, eos=False)  # joy is then the single token 2641
-    result = LatencyEvaluator(warmup=0, repeats=4, max_prompts=2).evaluate(
+    result = LatencyEvaluator(warmup=0, repeats=4, max_prompts=2, one_pass=False).evaluate(
         ModelArtifact(tiny_onnx["int4"], "onnx-genai"), task
     )
     assert result["decode_passes_mean"] == statistics.fmean(
@@ -87,6 +88,25 @@ def test_a_label_of_one_token_costs_no_pass(tiny_onnx: dict[str, Path], tone_tas
     )
     assert (result["decode_passes_mean"], result["passes_per_request"]) == (3, 4)
     assert result["decode_tokens_per_pass"] == pytest.approx((1 + 1 + 2) / 3)
+
+
+def test_one_pass_scores_every_label_in_the_prompts_pass(
+    latency: dict[str, Any], tiny_onnx: dict[str, Path], tone_task: EvalTask
+) -> None:
+    one = LatencyEvaluator(warmup=2, repeats=12, max_prompts=6).evaluate(
+        ModelArtifact(tiny_onnx["int4"], "onnx-genai"), tone_task
+    )
+    json.dumps(one, allow_nan=False)
+    assert set(one) == set(latency) and latency["label_passes"] == "per_label"
+    assert (one["label_passes"], one["passes_per_request"], one["decode_passes_mean"]) == ("one", 1, 0)
+    # the labels' fed tokens ride in the prompt's pass: joy 1, sur|prise 2, f|ear 2, s|ad|ness 3
+    assert one["label_tokens_in_prefill_mean"] == 8 and latency["label_tokens_in_prefill_mean"] == 0
+    assert one["decode_mean_ms"] == 0 and one["decode_passes_per_s"] is None
+    assert one["prefill_mean_ms"] == pytest.approx(one["mean_ms"], rel=0.05)
+    assert one["runtime"] == "onnxruntime" and one["versions"] == {
+        "onnxruntime": metadata.version("onnxruntime")
+    }
+    assert 0 < one["rss_after_load_mb"] <= one["peak_rss_mb"] < 300
 
 
 def test_greedy_counts_only_the_passes_it_runs(

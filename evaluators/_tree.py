@@ -1,0 +1,239 @@
+"""Whole-label scoring in one forward pass: the prompt and every label's continuation as a tree.
+
+``score_labels`` runs the prompt's prefill, then one pass per label longer than one token (and a
+rewind). Here the prompt's tokens and each label's tokens but its last are laid out in one
+sequence: a label's tokens take the positions right after the prompt (the same positions as in
+its own pass) and an additive attention bias lets each token see the prompt and its own label's
+earlier tokens only, so each label is scored as if it were alone after the prompt. The LM head
+runs only over the rows that predict a label token (the prompt's last and every label token fed),
+not over every prompt token.
+
+This needs the attention op to take position ids and an attention bias. The model builder's
+``GroupQueryAttention`` (com.microsoft) has both inputs; ONNX Runtime honours position ids only
+when there is a past, so the pass gets a one-slot past that the bias hides from every query.
+The graph is derived from the folder's ``model.onnx`` in memory (its weights file is shared, not
+copied) and run by a plain ONNX Runtime session on the CPU; ORT GenAI's generator cannot take a
+bias. Scores equal ``score_labels``'s up to the kernels' rounding: another pass shape quantizes
+activations (int4/int8 builds with accuracy_level 4) or sums in another order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._base import EvaluatorError
+from ._constrained import Choice
+from ._scoring import check_ids, choice_of, log_softmax
+
+_GQA = "GroupQueryAttention"
+_POSITION_IDS, _BIAS = 9, 10  # GroupQueryAttention's optional inputs
+_HEADS = {"MatMul", "MatMulNBits"}  # an LM head whose input rows can be picked before it runs
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One pass's inputs: ``tokens`` and their ``positions``, the additive ``bias`` (rows: the
+    tokens, columns: the past slot then the tokens; 0 = seen, -inf = hidden) and ``rows``, the
+    positions whose logits are read: the prompt's last, then each label's fed tokens in order."""
+
+    tokens: list[int]
+    positions: list[int]
+    bias: npt.NDArray[np.float32]
+    rows: list[int]
+
+
+def tree_of(prompt_ids: Sequence[int], candidates: Sequence[tuple[int, ...]]) -> Tree:
+    """The tree of ``prompt_ids`` and every candidate but its last token (see ``Tree``)."""
+    n = len(prompt_ids)
+    tokens, positions, owner = list(prompt_ids), list(range(n)), [-1] * n
+    for j, cand in enumerate(candidates):
+        for k, token in enumerate(cand[:-1]):
+            tokens.append(int(token))
+            positions.append(n + k)
+            owner.append(j)
+    size = len(tokens)
+    who = np.asarray(owner)
+    causal = np.arange(size)[None, :] <= np.arange(size)[:, None]
+    seen = causal & ((who[None, :] == -1) | (who[None, :] == who[:, None]))
+    bias = np.full((size, size + 1), -np.inf, dtype=np.float32)  # column 0: the hidden past slot
+    bias[:, 1:][seen] = 0.0
+    return Tree(tokens, positions, bias, [n - 1, *range(n, size)])
+
+
+def totals_of(logits: npt.ArrayLike, candidates: Sequence[tuple[int, ...]]) -> list[float]:
+    """Each candidate's summed log-probability from the logits of a tree's ``rows``."""
+    logp = log_softmax(np.asarray(logits).reshape(-1, np.shape(logits)[-1]))
+    out: list[float] = []
+    row = 1
+    for cand in candidates:
+        check_ids(cand, logp.shape[-1])
+        total = float(logp[0, cand[0]])
+        for token in cand[1:]:
+            total += float(logp[row, token])
+            row += 1
+        out.append(total)
+    return out
+
+
+def scoring_graph(model: Any) -> Any:
+    """``model`` (an ``onnx.ModelProto`` from the model builder) with inputs ``position_ids``,
+    ``attention_bias`` and ``logit_rows`` wired into every attention node and the LM head, and
+    ``logits`` as its only output. Raises EvaluatorError when its attention is not
+    ``GroupQueryAttention`` or nothing yields ``logits``."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    attention = [n for n in graph.node if n.op_type == _GQA]
+    if not attention:
+        raise EvaluatorError("one-pass label scoring needs GroupQueryAttention nodes; this graph has none")
+    heads = [n for n in graph.node if "logits" in n.output]
+    if len(heads) != 1:
+        raise EvaluatorError("one-pass label scoring needs one node that yields 'logits'")
+    dtype = next(i for i in graph.input if i.name.startswith("past_key_values")).type.tensor_type.elem_type
+    names = {i.name for i in graph.input}
+    new: list[tuple[str, int, list[str | int | None]]] = [
+        ("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        ("attention_bias", dtype, ["batch_size", 1, "sequence_length", "total_sequence_length"]),
+        ("logit_rows", TensorProto.INT64, ["rows"]),
+    ]
+    graph.input.extend(helper.make_tensor_value_info(n, t, shape) for n, t, shape in new if n not in names)
+    for node in attention:
+        node.input.extend([""] * (_BIAS + 1 - len(node.input)))
+        node.input[_POSITION_IDS], node.input[_BIAS] = "position_ids", "attention_bias"
+    head = heads[0]
+    at = list(graph.node).index(head)
+    if head.op_type in _HEADS:  # pick the rows, then run the head over them only
+        pick = helper.make_node("Gather", [head.input[0], "logit_rows"], ["/tree/rows"], axis=1)
+        head.input[0] = "/tree/rows"
+        graph.node.insert(at, pick)
+    else:
+        head.output[list(head.output).index("logits")] = "/tree/all_logits"
+        graph.node.insert(
+            at + 1, helper.make_node("Gather", ["/tree/all_logits", "logit_rows"], ["logits"], axis=1)
+        )
+    logits = next(o for o in graph.output if o.name == "logits")
+    logits.type.tensor_type.shape.dim[1].dim_param = "rows"
+    del graph.output[:]
+    graph.output.append(logits)
+    return model
+
+
+class TreeScorer:
+    """A plain ONNX Runtime CPU session over ``scoring_graph`` of an ORT GenAI folder, with the
+    folder's tokenizer (``tokenizer.json``, read by ``tokenizers``; ORT GenAI is not loaded, so
+    the weights are in memory once)."""
+
+    def __init__(self, folder: Path) -> None:
+        import onnx
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "genai_config.json").read_text())
+        decoder = config["model"]["decoder"]
+        self.threads = int(decoder.get("session_options", {}).get("intra_op_num_threads", 0))
+        self._layers = int(decoder["num_hidden_layers"])
+        self._kv = (int(decoder["num_key_value_heads"]), int(decoder["head_size"]))
+        inputs = decoder["inputs"]
+        self._key, self._value = inputs["past_key_names"], inputs["past_value_names"]
+        eos = config["model"].get("eos_token_id")
+        self.eos_ids = tuple(int(i) for i in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
+        graph = scoring_graph(onnx.load(str(folder / decoder["filename"]), load_external_data=False))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(folder))
+        try:
+            self._session = ort.InferenceSession(
+                graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as exc:  # ORT and tokenizers raise their own types with native messages
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EvaluatorError(f"cannot load {folder} for one-pass label scoring: {first}") from exc
+        past = next(i for i in self._session.get_inputs() if i.name == self._key % 0)
+        self._dtype = np.float16 if past.type == "tensor(float16)" else np.float32
+
+    def encode(self, text: str) -> list[int]:
+        return [int(i) for i in self._tokenizer.encode(text).ids]
+
+    def logits(self, tree: Tree) -> npt.NDArray[np.float32]:
+        """The logits of ``tree.rows``, shape (len(rows), vocab): one forward pass."""
+        size = len(tree.tokens)
+        slot = np.zeros((1, *self._kv[:1], 1, self._kv[1]), dtype=self._dtype)
+        feed: dict[str, Any] = {
+            "input_ids": np.asarray([tree.tokens], dtype=np.int64),
+            "attention_mask": np.ones((1, size + 1), dtype=np.int64),
+            "position_ids": np.asarray([tree.positions], dtype=np.int64),
+            "attention_bias": tree.bias[None, None].astype(self._dtype),
+            "logit_rows": np.asarray(tree.rows, dtype=np.int64),
+        }
+        for layer in range(self._layers):
+            feed[self._key % layer] = feed[self._value % layer] = slot
+        out: npt.NDArray[np.float32] = np.asarray(self._session.run(["logits"], feed)[0], dtype=np.float32)[0]
+        return out
+
+
+def score_tree(
+    scorer: TreeScorer,
+    prompt_ids: Sequence[int],
+    candidates: Sequence[tuple[int, ...]],
+    labels: Sequence[str],
+    *,
+    normalize: bool = False,
+) -> Choice:
+    """``score_labels``'s rule (summed or mean log-probability, ties to the earlier label) in one
+    forward pass: ``passes`` is 1, ``steps`` the label tokens fed."""
+    if len(candidates) != len(labels) or not candidates or not all(candidates):
+        raise ValueError("need one non-empty candidate sequence per label")
+    totals = totals_of(scorer.logits(tree_of(prompt_ids, candidates)), candidates)
+    choice = choice_of(totals, candidates, labels, normalize=normalize)
+    fed = sum(len(c) - 1 for c in candidates)
+    return Choice(choice.index, choice.label, fed, passes=1, scores=choice.scores, margin=choice.margin)
+
+
+def predict_tree(
+    scorer: TreeScorer,
+    prompts: Sequence[str],
+    label_set: Sequence[str],
+    eos: bool = True,
+    *,
+    normalize: bool = False,
+) -> list[Choice]:
+    """``predict_genai``'s labels (method "score"), each prompt scored in one pass."""
+    from ._constrained import candidate_sequences
+
+    if eos and not scorer.eos_ids:
+        raise EvaluatorError("eos is set but genai_config.json names no EOS token")
+    eos_id = scorer.eos_ids[0] if eos else None
+    return [
+        score_tree(
+            scorer,
+            scorer.encode(p),
+            candidate_sequences(scorer.encode, p, label_set, eos_id),
+            label_set,
+            normalize=normalize,
+        )
+        for p in prompts
+    ]
+
+
+def load_tree(folder: Path) -> TreeScorer | None:
+    """The one-pass scorer of an ORT GenAI folder, or None when its graph cannot take one
+    (attention other than GroupQueryAttention, no single ``logits`` node) or it is no ORT GenAI
+    folder (ORT GenAI's loader then says why)."""
+    try:
+        json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        return TreeScorer(folder)
+    except EvaluatorError as exc:
+        if "one-pass label scoring needs" in str(exc):
+            return None
+        raise
