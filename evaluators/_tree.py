@@ -35,6 +35,10 @@ from ._scoring import check_ids, choice_of, log_softmax
 _GQA = "GroupQueryAttention"
 _POSITION_IDS, _BIAS = 9, 10  # GroupQueryAttention's optional inputs
 _HEADS = {"MatMul", "MatMulNBits"}  # an LM head whose input rows can be picked before it runs
+# ops that quantize activations with one scale per tensor: every token of a pass would share it,
+# so a label's score would depend on the other labels in the pass (ORT's dynamic int8 does this;
+# MatMulNBits quantizes each row's blocks on its own)
+_PER_TENSOR = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,17 @@ def scoring_graph(model: Any) -> Any:
     """``model`` (an ``onnx.ModelProto`` from the model builder) with inputs ``position_ids``,
     ``attention_bias`` and ``logit_rows`` wired into every attention node and the LM head, and
     ``logits`` as its only output. Raises EvaluatorError when its attention is not
-    ``GroupQueryAttention`` or nothing yields ``logits``."""
+    ``GroupQueryAttention``, nothing yields ``logits``, or it quantizes activations per tensor
+    (``_PER_TENSOR``: the labels in the pass would change each other's scores)."""
     from onnx import TensorProto, helper
 
     graph = model.graph
+    shared = sorted({n.op_type for n in graph.node} & _PER_TENSOR)
+    if shared:
+        raise EvaluatorError(
+            f"one-pass label scoring needs each token's activations quantized on their own; {shared[0]} "
+            "quantizes a whole pass with one scale"
+        )
     attention = [n for n in graph.node if n.op_type == _GQA]
     if not attention:
         raise EvaluatorError("one-pass label scoring needs GroupQueryAttention nodes; this graph has none")
@@ -224,16 +235,13 @@ def predict_tree(
 
 
 def load_tree(folder: Path) -> TreeScorer | None:
-    """The one-pass scorer of an ORT GenAI folder, or None when its graph cannot take one
-    (attention other than GroupQueryAttention, no single ``logits`` node) or it is no ORT GenAI
-    folder (ORT GenAI's loader then says why)."""
+    """The one-pass scorer of an ORT GenAI folder, or None where it cannot serve: no ORT GenAI
+    folder, attention other than GroupQueryAttention, no single ``logits`` node, activations
+    quantized per tensor (ORT's dynamic int8: see ``scoring_graph``), or an ONNX
+    Runtime that refuses the derived graph (ORT GenAI's own loader then runs, and says why if it
+    cannot either). Which scorer ran is in every latency record (``label_passes``)."""
     try:
         json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]["inputs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
         return TreeScorer(folder)
-    except EvaluatorError as exc:
-        if "one-pass label scoring needs" in str(exc):
-            return None
-        raise
+    except (OSError, ValueError, KeyError, TypeError, EvaluatorError):
+        return None

@@ -77,6 +77,11 @@ def test_a_graph_without_its_attention_inputs_falls_back(tiny_onnx: dict[str, Pa
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "g", [x], [logits], [w])
     with pytest.raises(EvaluatorError, match="needs GroupQueryAttention"):
         scoring_graph(helper.make_model(graph))
+    # ORT's dynamic int8 quantizes a whole pass with one scale: labels would change each other
+    dynamic = helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "scale", "zero"])
+    per_tensor = helper.make_graph([dynamic, *graph.node], "d", [x], [logits], [w])
+    with pytest.raises(EvaluatorError, match="DynamicQuantizeLinear quantizes a whole pass"):
+        scoring_graph(helper.make_model(per_tensor))
     assert load_tree(tmp_path) is None  # no ORT GenAI folder: its own loader says why
     folder = tmp_path / "plain"
     folder.mkdir()
