@@ -170,8 +170,15 @@ def test_hostile_data_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 
 def test_hostile_paths_for_every_verb(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], tally: Tally, tiny_study: Path
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tally: Tally,
+    tiny_study: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # "" is the working directory: keep what it writes out of the checkout the tests run in
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     (tmp_path / "afile").write_text("x")
     (tmp_path / "empty").mkdir()
     bad = [str(tmp_path / "afile"), str(tmp_path / "afile" / "sub"), "/proc/autotune/x", "",
