@@ -18,7 +18,7 @@ import numpy as np
 from ._base import EvaluatorError
 from ._greedy import STOP_REASONS, Generation, Stepper, greedy_generate
 from ._rss import peak_rss_mb
-from ._runtimes import load_for_request
+from ._runtimes import load_for_request, timed_cycle
 from .stats import bootstrap_quantile_ci
 
 
@@ -73,14 +73,10 @@ def measure_generation(request: dict[str, Any]) -> dict[str, Any]:
             raise EvaluatorError(f"the request ran {1 + clock.fed} forward passes but counted {gen.passes}")
         return Request(gen, total, clock.first_at - t0)
 
-    with runtime.context():
-        for i in range(request["warmup"]):
-            one(i)
-        timed = [one(i) for i in range(request["repeats"])]
-    lens = [len(ids) for ids in prompt_ids]
+    timed, lens = timed_cycle(runtime, one, request, prompt_ids)
     return {
-        **_summary(timed, [lens[i % len(prompts)] for i in range(len(timed))]),
-        "prompt_len": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
+        **_summary(timed, lens["lens"]),
+        "prompt_len": lens["prompt_len"],
         "warmup": request["warmup"],
         "repeats": request["repeats"],
         "prompts": len(prompts),

@@ -17,7 +17,7 @@ import numpy as np
 from ._base import EvaluatorError
 from ._constrained import candidate_sequences
 from ._rss import peak_rss_mb
-from ._runtimes import load_for_request
+from ._runtimes import load_for_request, timed_cycle
 from ._timed import Timing, timed_request, timed_tree
 from .stats import bootstrap_quantile_ci
 
@@ -44,14 +44,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
             backend, prompt_ids[k], cands[k], labels, method=request["method"], normalize=request["normalize"]
         )
 
-    with runtime.context():
-        for i in range(request["warmup"]):
-            one(i)
-        timings = [one(i) for i in range(request["repeats"])]
-    lens = [len(ids) for ids in prompt_ids]
+    timings, lens = timed_cycle(runtime, one, request, prompt_ids)
     return {
-        **_summary(timings, [lens[i % len(prompts)] for i in range(len(timings))]),
-        "prompt_len": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
+        **_summary(timings, lens["lens"]),
+        "prompt_len": lens["prompt_len"],
         "method": request["method"],
         "label_passes": "one" if tree else "per_label",
         "normalize": request["normalize"],

@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
@@ -39,6 +40,23 @@ class Runtime:
     versions: dict[str, str]
     threads: dict[str, int]
     tree: TreeScorer | None = None
+
+
+T = TypeVar("T")
+
+
+def timed_cycle(
+    runtime: Runtime, one: Callable[[int], T], request: dict[str, Any], prompt_ids: Sequence[Sequence[int]]
+) -> tuple[list[T], dict[str, Any]]:
+    """``warmup`` untimed then ``repeats`` timed requests ``one(i)`` in the runtime's context, and
+    the prompt lengths: per timed request (``lens``) and their spread (``prompt_len``)."""
+    with runtime.context():
+        for i in range(request["warmup"]):
+            one(i)
+        timed = [one(i) for i in range(request["repeats"])]
+    lens = [len(ids) for ids in prompt_ids]
+    spread = {"min": min(lens), "median": statistics.median(lens), "max": max(lens)}
+    return timed, {"lens": [lens[i % len(lens)] for i in range(len(timed))], "prompt_len": spread}
 
 
 def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
