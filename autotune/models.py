@@ -188,6 +188,34 @@ def _tokenizer_source(spec: ModelSpec, base_dir: Path) -> tuple[str, str | None,
     raise AutotuneError("model.random.tokenizer: give packaged, gguf, path or id")
 
 
+def _gguf_tokenizer(folder: str, name: str, sha256: str) -> Any:
+    """The tokenizer of the GGUF file ``folder/name`` (content ``sha256``). Reading one out of a
+    GGUF parses its whole vocabulary (about 5 s for SmolLM2's); the saved tokenizer loads in a
+    fraction of a second, so it is kept once per machine and transformers version under
+    ``$XDG_CACHE_HOME/autotune/tokenizers`` (``~/.cache`` by default): written to a unique
+    temporary folder and renamed, so concurrent processes never read half of one. Where that
+    folder cannot be written, the GGUF is read every time."""
+    import shutil
+    import uuid
+
+    import transformers
+    from transformers import AutoTokenizer
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune" / "tokenizers"
+    kept = base / f"{sha256[:24]}-transformers-{transformers.__version__}"
+    if (kept / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(kept)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    tmp = base / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        tok.save_pretrained(tmp)
+        tmp.rename(kept)
+    except OSError:  # not writable, or another process published it first (theirs is the same)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tok
+
+
 def _build_random(
     config: dict[str, Any],
     seed: int,
@@ -202,7 +230,11 @@ def _build_random(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" would print on stderr
-    tok = AutoTokenizer.from_pretrained(tokenizer[0], gguf_file=tokenizer[1])
+    source, gguf_name, fingerprint = tokenizer
+    if gguf_name is None:
+        tok = AutoTokenizer.from_pretrained(source)
+    else:  # read out of the GGUF once per machine
+        tok = _gguf_tokenizer(source, gguf_name, fingerprint)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     fields = dict(config)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +118,7 @@ def write_space(path: Path, raw: dict) -> Path:
 
 # Fixtures that build a model or run a study: a test that uses one, even through another
 # fixture, takes more than a few seconds.
-_SLOW_FIXTURES = {"tiny_model_dir", "tiny_hf_dir", "tiny_onnx", "tiny_study"}
+_SLOW_FIXTURES = {"tiny_hf_dir", "tiny_onnx", "tiny_study", "tiny_export"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -125,35 +127,71 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     builds a model or is an integration test."""
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
-        if "tiny_study" in used:
+        if used & {"tiny_study", "tiny_export"}:
             item.add_marker(pytest.mark.integration)
         if used & _SLOW_FIXTURES or item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` by (size, modification time): what a write would change."""
+    return {
+        str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
-def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real 3-trial study of the tiny model, run once through the CLI."""
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real 3-trial study of the tiny model, run once through the CLI, shared by every test that
+    reads one: ROOT/tiny.yaml (its data path relative, ROOT/emotions.jsonl), ROOT/out (the study).
+
+    Read-only: a test that writes (a resume, a report, an export into the folder) works on
+    ``copy_study(tiny_study, tmp_path)``. The session fails at the end if any test changed it."""
     from autotune.cli import main
 
     root = tmp_path_factory.mktemp("study")
-    space = write_space(root / "tiny.yaml", tiny_raw())
+    shutil.copyfile(EMOTIONS, root / EMOTIONS.name)
+    space = write_space(root / "tiny.yaml", tiny_raw(data__path=EMOTIONS.name))
     out = root / "out"
-    assert main(["--space", str(space), "--out", str(out), "--n-trials", "3"]) == 0
-    return out
+    assert main(["--space", str(space), "--out", str(out), "--n-trials", "3", "--quiet"]) == 0
+    before = _fingerprint(root)
+    yield out
+    changed = sorted(set(before.items()) ^ set(_fingerprint(root).items()))
+    assert not changed, f"a test wrote into the shared tiny_study (copy it first): {changed[:5]}"
+
+
+def copy_study(out: Path, dest: Path, *, cache: bool = True) -> Path:
+    """A private, writable copy of a study made like ``tiny_study`` (its space, data and output
+    folder): returns the copy's output folder; without its cache if ``cache`` is False."""
+    root = dest / "study-copy"
+    ignore = None if cache else shutil.ignore_patterns("cache")
+    shutil.copytree(out.parent, root, ignore=ignore)
+    return root / out.name
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random Phi-3 as a plain Hugging Face folder (what --model or model.path take)."""
+def tiny_export(tiny_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny study's winner exported once (read-only, like tiny_study)."""
+    from autotune.cli import main
+
+    dest = tmp_path_factory.mktemp("export") / "winner"
+    assert main(["export", str(tiny_study), "--dest", str(dest)]) == 0
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one tiny model of a test run, as a plain Hugging Face folder (what --model or
+    model.path take): the tiny space's random 2-layer Phi-3 (hidden 64) with SmolLM2's
+    tokenizer, its weights drawn wider than the default 0.02 so that predictions differ between
+    prompts. Built by autotune's own random-model path, as a study builds its model."""
     from autotune.cache import Cache
     from autotune.models import prepare_model
     from autotune.space import ModelSpec
 
+    spec = copy.deepcopy(TINY["model"])
+    spec["random"]["config"]["initializer_range"] = 0.3
     root = tmp_path_factory.mktemp("tiny-model")
-    return Path(prepare_model(ModelSpec.model_validate(tiny_raw()["model"]), Cache(root), root).path)
+    return Path(prepare_model(ModelSpec.model_validate(spec), Cache(root), root).path)

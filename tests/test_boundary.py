@@ -144,10 +144,13 @@ def _snapshot(out: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_failing_runs_keep_what_was_computed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    raw = tiny_raw(chains=[["lora", "merge", "build"]])
-    space, out = write_space(tmp_path / "s.yaml", raw), tmp_path / "out"
-    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+def test_failing_runs_keep_what_was_computed(
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import copy_study
+
+    out = copy_study(tiny_study, tmp_path)
+    space = out.parent / "tiny.yaml"
     assert main(["export", str(out), "--trial", "0", "--dest", str(out / "exported")]) == 0
     capsys.readouterr()
     before = _snapshot(out)
@@ -167,10 +170,10 @@ def test_failing_runs_keep_what_was_computed(tmp_path: Path, capsys: pytest.Capt
 @pytest.mark.slow
 @pytest.mark.integration
 def test_a_model_that_breaks_in_a_trial_ends_the_study_at_once_with_exit_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_dir: Path
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_hf_dir: Path
 ) -> None:
     model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
+    shutil.copytree(tiny_hf_dir, model)
     weights = next(model.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:100])  # config.json fine, weights cut
     raw = tiny_raw(chains=[["lora", "merge", "build"]])

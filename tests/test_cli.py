@@ -5,17 +5,39 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from autotune.cli import main
 from tests.conftest import TINY_DATA, tiny_raw, write_space
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autotune.cli", *args], capture_output=True, text=True, check=False
-    )
+    """``autotune ARGS`` in its own process, as a user runs it: the installed console script
+    (``python -m autotune.cli`` where none is installed). Kept for two smoke tests; the others
+    call ``main(argv)`` in this process."""
+    script = Path(sys.executable).with_name("autotune")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "autotune.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``autotune ARGS`` called in this process through ``main(argv)``: what ``run`` returns."""
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+    return call
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -32,22 +54,20 @@ def test_malformed_space(tmp_path: Path) -> None:
     assert "malformed YAML" in one_line_error(run("--space", str(bad), "--out", str(tmp_path / "o")))
 
 
-def test_unknown_pass(tmp_path: Path) -> None:
+def test_unknown_pass(tmp_path: Path, cli: Any) -> None:
     space = write_space(tmp_path / "s.yaml", tiny_raw(chains=[["lora", "merge", "onnx"]]))
-    assert "unknown pass 'onnx'" in one_line_error(run("--space", str(space), "--out", str(tmp_path / "o")))
+    assert "unknown pass 'onnx'" in one_line_error(cli("--space", str(space), "--out", str(tmp_path / "o")))
 
 
-@pytest.mark.slow  # the CLI prepares the tiny model before it reads the data
-def test_missing_data_file(tmp_path: Path) -> None:
+def test_missing_data_file(tmp_path: Path, cli: Any) -> None:
     raw = tiny_raw()
     raw["data"]["path"] = "missing.jsonl"
     space = write_space(tmp_path / "s.yaml", raw)
-    msg = one_line_error(run("--space", str(space), "--out", str(tmp_path / "o")))
+    msg = one_line_error(cli("--space", str(space), "--out", str(tmp_path / "o")))
     assert "data file not found" in msg and "missing.jsonl" in msg
 
 
-@pytest.mark.slow  # the CLI prepares the tiny model before it reads the data
-def test_data_missing_column(tmp_path: Path) -> None:
+def test_data_missing_column(tmp_path: Path, cli: Any) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text(
         "".join(
@@ -58,13 +78,12 @@ def test_data_missing_column(tmp_path: Path) -> None:
     raw = tiny_raw()
     raw["data"]["path"] = str(data)
     msg = one_line_error(
-        run("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
+        cli("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
     )
     assert "no column 'phrase'" in msg
 
 
-@pytest.mark.slow  # the CLI prepares the tiny model before it reads the data
-def test_unknown_label(tmp_path: Path) -> None:
+def test_unknown_label(tmp_path: Path, cli: Any) -> None:
     rows = [json.loads(x) for x in TINY_DATA.read_text().splitlines()]
     rows[5]["tone"] = "anger"
     data = tmp_path / "d.jsonl"
@@ -72,32 +91,32 @@ def test_unknown_label(tmp_path: Path) -> None:
     raw = tiny_raw()
     raw["data"]["path"] = str(data)
     msg = one_line_error(
-        run("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
+        cli("--space", str(write_space(tmp_path / "s.yaml", raw)), "--out", str(tmp_path / "o"))
     )
     assert "row 6: label 'anger'" in msg
 
 
-def test_bad_override_and_target(tmp_path: Path) -> None:
+def test_bad_override_and_target(tmp_path: Path, cli: Any) -> None:
     space = str(write_space(tmp_path / "s.yaml", tiny_raw()))
     out = str(tmp_path / "o")
-    assert "expected key.path=value" in one_line_error(run("--space", space, "--out", out, "oops"))
-    assert "declares only cpu" in one_line_error(run("--space", space, "--out", out, "--target", "cuda"))
+    assert "expected key.path=value" in one_line_error(cli("--space", space, "--out", out, "oops"))
+    assert "declares only cpu" in one_line_error(cli("--space", space, "--out", out, "--target", "cuda"))
 
 
-def test_a_target_this_machine_lacks_is_named_with_what_is_missing(tmp_path: Path) -> None:
+def test_a_target_this_machine_lacks_is_named_with_what_is_missing(tmp_path: Path, cli: Any) -> None:
     from autotune.targets import TARGETS
 
     if TARGETS["cuda"].available():
         pytest.skip("this machine runs the cuda target")
     space = str(write_space(tmp_path / "s.yaml", tiny_raw(targets=["cuda"])))
-    msg = one_line_error(run("--space", space, "--out", str(tmp_path / "o")))
+    msg = one_line_error(cli("--space", space, "--out", str(tmp_path / "o")))
     assert "none of the space's targets runs on this machine (cuda: " in msg
     assert "CUDAExecutionProvider (pip install onnxruntime-gpu" in msg
 
 
-def test_report_and_predict_on_wrong_folders(tmp_path: Path) -> None:
-    assert "not an autotune output folder" in one_line_error(run("report", str(tmp_path)))
-    assert "not an exported model" in one_line_error(run("predict", "--model", str(tmp_path), "hi"))
+def test_report_and_predict_on_wrong_folders(tmp_path: Path, cli: Any) -> None:
+    assert "not an autotune output folder" in one_line_error(cli("report", str(tmp_path)))
+    assert "not an exported model" in one_line_error(cli("predict", "--model", str(tmp_path), "hi"))
 
 
 def test_validate_prints_the_space(tmp_path: Path) -> None:

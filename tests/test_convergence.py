@@ -77,6 +77,7 @@ def test_a_study_stops_when_converged_and_says_so(tmp_path: Path, capsys: pytest
         study__stop={"patience": 2, "min_trials": 3, "min_improvement": 10.0},
         study__build_sweep=True,
         passes__lora__steps=1,
+        passes__build__intra_op_threads=2,
     )
     space = write_space(tmp_path / "s.yaml", raw)
     assert main(["--space", str(space), "--out", str(tmp_path / "o")]) == 0
@@ -88,6 +89,17 @@ def test_a_study_stops_when_converged_and_says_so(tmp_path: Path, capsys: pytest
     assert study.get_trials(states=(optuna.trial.TrialState.WAITING,)) == []
     swept = [t for t in study.trials if t.user_attrs["steps"][0]["cache_hit"]]
     assert len(swept) == ended["finished"] - 1  # one fine-tune, every build of it, then the stop
+    # the build sweep: trials 1-3 are the first fine-tune through the other builds (int4/int8/fp32,
+    # fp32 + quantize), each reusing that fine-tune's cache entry
+    rows = json.loads((tmp_path / "o" / "report.json").read_text())["rows"]
+    first, *rest = rows
+    assert not first["steps"][0]["cache_hit"] and len(rest) >= 3
+    assert all(r["steps"][0]["cache_hit"] for r in rest[:3]), rows
+    assert {r["steps"][0]["key"] for r in rest[:3]} == {first["steps"][0]["key"]}
+    builds = {(r["chain"], r["params"].get("build.precision")) for r in rows[:4]}
+    assert len(builds) == 4, builds
+    complete = [r for r in rows if r["state"] == "complete"]
+    assert complete and all(r["params"]["build.intra_op_threads"] == 2 for r in complete)
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["ended"]["why"] == "converged"
     out = capsys.readouterr().out

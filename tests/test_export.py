@@ -15,11 +15,9 @@ from evaluators import AccuracyEvaluator, EvalTask, ModelArtifact
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_study: Path) -> Path:
-    dest = tiny_study / "exported"
-    assert main(["export", str(tiny_study), "--dest", str(dest)]) == 0
-    return dest
+@pytest.fixture
+def exported(tiny_export: Path) -> Path:
+    return tiny_export  # exported once per session, read-only
 
 
 def test_export_is_self_contained(exported: Path, tiny_study: Path) -> None:
@@ -84,7 +82,8 @@ def test_export_after_the_cache_is_gone_writes_the_space_that_rebuilds(
 
     from tests.conftest import tiny_raw, write_space
 
-    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    # its own one-trial study: a copy of the shared one would still name the shared one's cache
+    space = write_space(tmp_path / "s.yaml", tiny_raw(chains=[["lora", "merge", "build"]]))
     out = tmp_path / "o"
     assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
     shutil.rmtree(out / "cache")

@@ -58,7 +58,7 @@ def test_a_study_climbs_rungs_and_resumes_from_the_cache(tmp_path: Path) -> None
         # large steps, so that runs of a few steps already disagree on some phrases
         passes__lora__learning_rate={"low": 0.02, "high": 0.3, "log": True},
         passes__build__precision="int4",
-        study__n_trials=4,
+        study__n_trials=3,
         study__fidelity={"rungs": [1, 2], "eta": 2},
         # a strict level: a run behind the cut stops unless the paired test clearly calls it a tie
         preference={"metric": "accuracy", "significance": 0.99, "then": "latency_p90_ms"},
@@ -82,7 +82,7 @@ def test_a_study_climbs_rungs_and_resumes_from_the_cache(tmp_path: Path) -> None
     # every trial was judged against the others at each rung (the random model ties them all)
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
     assert all(f"{RUNG_ATTR}1" in t.user_attrs and f"{RUNG_ATTR}2" in t.user_attrs for t in study.trials)
-    assert "ranks 4 of 4" in rows[3]["details"]["rungs"][0]["why"]
+    assert "ranks 3 of 3" in rows[2]["details"]["rungs"][0]["why"]
 
 
 def _runner_and_plan(tmp_path: Path, raw: dict) -> tuple[TrialRunner, TrialPlan]:

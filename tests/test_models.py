@@ -85,3 +85,33 @@ def test_a_random_model_is_stored_in_its_dtype(tmp_path: Path) -> None:
         (weights,) = Path(model.path).glob("*.safetensors")
         with safe_open(str(weights), "pt") as f:
             assert {f.get_tensor(k).dtype for k in f.keys()} == {want}  # noqa: SIM118
+
+
+@pytest.mark.slow
+def test_a_gguf_tokenizer_is_read_once_per_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first read parses the GGUF and keeps the tokenizer; the next one loads what was kept,
+    and encodes, templates and numbers its special tokens exactly as the GGUF's does."""
+    from autotune.cache import file_sha256
+    from autotune.models import _gguf_tokenizer, _packaged_gguf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    gguf = _packaged_gguf("smollm2-135m-instruct")
+    source = (str(gguf.parent), gguf.name, file_sha256(gguf))
+    from transformers import AutoTokenizer
+
+    from_gguf = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    _gguf_tokenizer(*source)
+    (kept,) = (tmp_path / "autotune" / "tokenizers").iterdir()  # one folder, no temporary left
+    assert (kept / "tokenizer_config.json").is_file()
+    from_kept = _gguf_tokenizer(*source)
+    assert type(from_kept) is type(from_gguf) and from_kept.name_or_path == str(kept)
+    texts = ["### Text: I miss my old friends.\n### The tone is:\nsadness", "é€漢字 <|im_end|>", " a\n\n\tb"]
+    for text in texts:
+        assert from_kept(text)["input_ids"] == from_gguf(text)["input_ids"]
+    chat = [{"role": "user", "content": "hi"}]
+    assert from_kept.apply_chat_template(chat, tokenize=False) == from_gguf.apply_chat_template(
+        chat, tokenize=False
+    )
+    ids = ("pad_token_id", "eos_token_id", "bos_token_id")
+    assert [getattr(from_kept, i) for i in ids] == [getattr(from_gguf, i) for i in ids]
+    assert len(from_kept) == len(from_gguf)

@@ -80,6 +80,9 @@ def _study(out: Path) -> optuna.Study:
 def test_a_new_study_starts_from_the_old_front(
     tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from tests.conftest import copy_study
+
+    tiny_study = copy_study(tiny_study, tmp_path)  # its cache is reused, and so written to
     old = json.loads((tiny_study / "report.json").read_text())
     front = old["front"] or [old["winner"]]
     old_params = {r["number"]: r["params"] for r in old["rows"]}

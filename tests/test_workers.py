@@ -10,16 +10,19 @@ from pathlib import Path
 import pytest
 
 from autotune.cli import main
-from tests.conftest import tiny_raw, write_space
+from tests.conftest import copy_study
 
 pytestmark = pytest.mark.integration
 
 
 def test_another_machine_reports_and_exports_from_the_shared_store(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    space = write_space(tmp_path / "tiny.yaml", tiny_raw())
-    journal, shared = f"journal:{tmp_path / 'study.log'}", tmp_path / "shared-cache"
+    # the tiny study's space and data beside it; the shared cache starts as a copy of its cache, so
+    # the trials' fine-tunes and builds are cache hits (what this test checks starts after them)
+    root = copy_study(tiny_study, tmp_path).parent
+    space = root / "tiny.yaml"
+    journal, shared = f"journal:{tmp_path / 'study.log'}", root / "out" / "cache"
     a, b = tmp_path / "machine-a", tmp_path / "machine-b"
     run = ["--space", str(space), "--storage", journal, "--cache", str(shared), "--n-trials", "2", "--quiet"]
     assert main([*run, "--out", str(a)]) == 0
@@ -42,13 +45,11 @@ def test_another_machine_reports_and_exports_from_the_shared_store(
 
 
 def test_a_sqlite_study_of_another_host_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import optuna
 
-    space = write_space(tmp_path / "tiny.yaml", tiny_raw())
-    out = tmp_path / "a"
-    assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
+    out = copy_study(tiny_study, tmp_path, cache=False)
     url = f"sqlite:///{out / 'study.db'}"
     study = optuna.load_study(study_name="tiny-cpu", storage=url)
     # a trial run there by another host (a copy of the database, say)

@@ -196,14 +196,14 @@ def test_fuzz_builds(tmp_path: Path, data: st.DataObject) -> None:
 
 @pytest.mark.integration
 def test_builds_run_once_each_share_the_fine_tune_and_write_their_models(
-    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from autotune.cli import main
     from autotune.predict import predict
 
     config = write(tmp_path, builds_config())
     out = tmp_path / "out"
-    rc = main(["run", "--config", str(config), "--model", str(tiny_model_dir), "--out", str(out)])
+    rc = main(["run", "--config", str(config), "--model", str(tiny_hf_dir), "--out", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     report = json.loads((out / "report.json").read_text())
@@ -228,5 +228,5 @@ def test_builds_run_once_each_share_the_fine_tune_and_write_their_models(
     assert all(f"build {b}: trial {rows[b]['number']} in " in said for b in rows), said
     assert not (out / "output_model").exists()
     # a rerun resumes: nothing is queued or run again
-    assert main(["run", "--config", str(config), "--model", str(tiny_model_dir), "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--model", str(tiny_hf_dir), "--out", str(out)]) == 0
     assert len(json.loads((out / "report.json").read_text())["rows"]) == 3

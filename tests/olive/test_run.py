@@ -15,7 +15,7 @@ ASSETS = Path(__file__).parent / "assets"
 
 
 def test_seed_config_runs_once_as_written(
-    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     rc = main(
@@ -24,7 +24,7 @@ def test_seed_config_runs_once_as_written(
             "--config",
             str(ASSETS / "seed-config.json"),
             "--model",
-            str(tiny_model_dir),
+            str(tiny_hf_dir),
             "--out",
             str(out),
         ]
@@ -43,7 +43,7 @@ def test_seed_config_runs_once_as_written(
     assert set(labels) <= {"sadness", "joy", "fear", "surprise"}
 
 
-def test_search_over_a_list_of_precisions(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_search_over_a_list_of_precisions(tiny_hf_dir: Path, tmp_path: Path) -> None:
     cfg = json.loads((ASSETS / "current-config.json").read_text())
     cfg["search_strategy"] = {"search_algorithm": "exhaustive", "num_samples": 2}
     cfg["passes"]["builder"]["precision"] = ["int4", "fp32"]
@@ -72,7 +72,7 @@ def test_search_over_a_list_of_precisions(tiny_model_dir: Path, tmp_path: Path) 
     config = tmp_path / "search.json"
     config.write_text(json.dumps(cfg))
     out = tmp_path / "out"
-    assert main(["run", "--config", str(config), "--model", str(tiny_model_dir), "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--model", str(tiny_hf_dir), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert sorted(r["params"]["build.precision"] for r in report["rows"]) == ["fp32", "int4"]
     assert report["front"] and report["constraints"][0].startswith("accuracy >= ")

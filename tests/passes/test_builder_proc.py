@@ -24,18 +24,16 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_forked_build_writes_what_python_m_writes(
-    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_hf_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plain = tmp_path / "plain"
-    cmd = [sys.executable, "-m", MODULE, *_args(tiny_model_dir, str(plain), tmp_path / "c0")]
+    cmd = [sys.executable, "-m", MODULE, *_args(tiny_hf_dir, str(plain), tmp_path / "c0")]
     subprocess.run(cmd, check=True, capture_output=True)
-    assert (
-        run_builder(_args(tiny_model_dir, str(tmp_path / "forked"), tmp_path / "c1"), tmp_path / "1.log") == 0
-    )
+    assert run_builder(_args(tiny_hf_dir, str(tmp_path / "forked"), tmp_path / "c1"), tmp_path / "1.log") == 0
     server = _builder_proc._server
     assert server is not None and server.poll() is None
     monkeypatch.chdir(tmp_path)  # after the server started: a relative folder is the caller's
-    assert run_builder(_args(tiny_model_dir, "again", tmp_path / "c2"), tmp_path / "2.log") == 0
+    assert run_builder(_args(tiny_hf_dir, "again", tmp_path / "c2"), tmp_path / "2.log") == 0
     assert _builder_proc._server is server  # one server, one import, for every build
     expected = _files(plain)
     assert "model.onnx" in expected and "genai_config.json" in expected
@@ -44,7 +42,7 @@ def test_a_forked_build_writes_what_python_m_writes(
     assert "Saving GenAI config in" in log and "found in sys.modules" not in log
 
 
-def test_a_failure_is_in_the_log_and_a_dead_server_is_replaced(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_a_failure_is_in_the_log_and_a_dead_server_is_replaced(tiny_hf_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     log = tmp_path / "bad.log"
     assert run_builder(_args(tmp_path / "empty", str(tmp_path / "bad"), tmp_path / "c"), log) != 0
@@ -53,13 +51,13 @@ def test_a_failure_is_in_the_log_and_a_dead_server_is_replaced(tiny_model_dir: P
     assert server is not None and server.poll() is None  # a failed build ends its child only
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
-    ok = run_builder(_args(tiny_model_dir, str(tmp_path / "ok"), tmp_path / "c3"), tmp_path / "ok.log")
+    ok = run_builder(_args(tiny_hf_dir, str(tmp_path / "ok"), tmp_path / "c3"), tmp_path / "ok.log")
     assert ok == 0 and (tmp_path / "ok" / "genai_config.json").is_file()
     assert _builder_proc._server is not None and _builder_proc._server.pid != server.pid
 
 
 def test_a_server_that_dies_during_a_build_falls_back_to_a_subprocess(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_hf_dir: Path, tmp_path: Path
 ) -> None:
     _builder_proc._stop()
     # a server that reads the request and exits without answering
@@ -70,6 +68,6 @@ def test_a_server_that_dies_during_a_build_falls_back_to_a_subprocess(
         text=True,
     )
     _builder_proc._server = dying
-    ok = run_builder(_args(tiny_model_dir, str(tmp_path / "ok"), tmp_path / "c"), tmp_path / "ok.log")
+    ok = run_builder(_args(tiny_hf_dir, str(tmp_path / "ok"), tmp_path / "c"), tmp_path / "ok.log")
     assert ok == 0 and (tmp_path / "ok" / "genai_config.json").is_file()
     assert dying.wait(timeout=5) == 0 and _builder_proc._server is None  # the next build starts one
