@@ -6,11 +6,19 @@ import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-_HOME = Path(tempfile.mkdtemp(prefix="autotune-tests-"))
+# One home for the caches of a test run, shared by pytest-xdist's workers (the same run id): the
+# tokenizer autotune keeps per machine is then read out of its GGUF once per run.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_HOME = (
+    Path(tempfile.gettempdir()) / f"autotune-tests-{_RUN}"
+    if _RUN
+    else Path(tempfile.mkdtemp(prefix="autotune-tests-"))
+)
+_HOME.mkdir(exist_ok=True)
 for var, sub in (
     ("HF_HOME", "hf"),
     ("HF_DATASETS_CACHE", "hf/datasets"),
@@ -133,6 +141,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def built_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """A folder that ``make(folder)`` fills once per test run: under pytest-xdist the first
+    worker builds it while the others wait on a file lock, then all read the same folder (the
+    fixtures built so are read-only). A build that fails leaves nothing, so the next one retries."""
+    from filelock import FileLock
+
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    folder, done = root / f"once-{name}", root / f"once-{name}.done"
+    with FileLock(str(root / f"once-{name}.lock")):
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` by (size, modification time): what a write would change."""
     return {
@@ -151,11 +178,13 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     ``copy_study(tiny_study, tmp_path)``. The session fails at the end if any test changed it."""
     from autotune.cli import main
 
-    root = tmp_path_factory.mktemp("study")
-    shutil.copyfile(EMOTIONS, root / EMOTIONS.name)
-    space = write_space(root / "tiny.yaml", tiny_raw(data__path=EMOTIONS.name))
+    def make(root: Path) -> None:
+        shutil.copyfile(EMOTIONS, root / EMOTIONS.name)
+        space = write_space(root / "tiny.yaml", tiny_raw(data__path=EMOTIONS.name))
+        assert main(["--space", str(space), "--out", str(root / "out"), "--n-trials", "3", "--quiet"]) == 0
+
+    root = built_once(tmp_path_factory, "tiny-study", make)
     out = root / "out"
-    assert main(["--space", str(space), "--out", str(out), "--n-trials", "3", "--quiet"]) == 0
     before = _fingerprint(root)
     yield out
     changed = sorted(set(before.items()) ^ set(_fingerprint(root).items()))
@@ -176,9 +205,10 @@ def tiny_export(tiny_study: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """The tiny study's winner exported once (read-only, like tiny_study)."""
     from autotune.cli import main
 
-    dest = tmp_path_factory.mktemp("export") / "winner"
-    assert main(["export", str(tiny_study), "--dest", str(dest)]) == 0
-    return dest
+    def make(folder: Path) -> None:
+        assert main(["export", str(tiny_study), "--dest", str(folder / "winner")]) == 0
+
+    return built_once(tmp_path_factory, "tiny-export", make) / "winner"
 
 
 @pytest.fixture(scope="session")
@@ -193,5 +223,9 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     spec = copy.deepcopy(TINY["model"])
     spec["random"]["config"]["initializer_range"] = 0.3
-    root = tmp_path_factory.mktemp("tiny-model")
-    return Path(prepare_model(ModelSpec.model_validate(spec), Cache(root), root).path)
+    root = built_once(
+        tmp_path_factory,
+        "tiny-model",
+        lambda root: prepare_model(ModelSpec.model_validate(spec), Cache(root), root),
+    )
+    return Path(prepare_model(ModelSpec.model_validate(spec), Cache(root), root).path)  # a cache hit

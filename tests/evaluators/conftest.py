@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from evaluators import EvalTask
+from tests.conftest import built_once
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TEMPLATE = "### Text: {}\n### The tone is:\n"
@@ -58,8 +59,13 @@ def near_task() -> EvalTask:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny_hf_dir: Path) -> dict[str, Path]:
-    """ORT GenAI folders of the tiny model, {"int4": ..., "fp32": ...}, built in parallel."""
-    root = tmp_path_factory.mktemp("tiny_phi3_onnx")
+    """ORT GenAI folders of the tiny model, {"int4": ..., "fp32": ...}, built in parallel once
+    per test run (read-only)."""
+    root = built_once(tmp_path_factory, "tiny-onnx", lambda root: _build(tiny_hf_dir, root))
+    return {precision: root / precision for precision in ("int4", "fp32")}
+
+
+def _build(tiny_hf_dir: Path, root: Path) -> None:
     procs = {}
     for precision in ("int4", "fp32"):
         log = (root / f"{precision}.log").open("w")
@@ -75,4 +81,3 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny_hf_dir: Path) -> di
         if code != 0:
             tail = (root / f"{precision}.log").read_text().splitlines()[-5:]
             pytest.fail(f"ONNX build {precision} failed ({code}):\n" + "\n".join(tail))
-    return {precision: root / precision for precision in procs}

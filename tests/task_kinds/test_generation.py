@@ -14,7 +14,7 @@ from autotune.paired import compare
 from autotune.predict import predict
 from autotune.space_file import load_space
 from autotune.winner import choose_winner
-from tests.conftest import write_space
+from tests.conftest import built_once, write_space
 from tests.task_kinds.test_registry import qa_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,12 +22,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def qa_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("qa-study")
-    raw = qa_raw(study={"n_trials": 3, "sampler": "tpe", "seed": 0})
-    raw["passes"]["build"]["precision"] = ["int4", "fp32"]
-    out = root / "out"
-    assert main(["--space", str(write_space(root / "qa.yaml", raw)), "--out", str(out), "--quiet"]) == 0
-    return out
+    """A 3-trial Q&A study, run once per test run (read-only)."""
+
+    def make(root: Path) -> None:
+        raw = qa_raw(study={"n_trials": 3, "sampler": "tpe", "seed": 0})
+        raw["passes"]["build"]["precision"] = ["int4", "fp32"]
+        space = write_space(root / "qa.yaml", raw)
+        assert main(["--space", str(space), "--out", str(root / "out"), "--quiet"]) == 0
+
+    return built_once(tmp_path_factory, "qa-study", make) / "out"
 
 
 def test_the_splits_share_no_question_and_carry_no_labels(tmp_path: Path) -> None:
