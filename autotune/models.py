@@ -191,29 +191,23 @@ def _tokenizer_source(spec: ModelSpec, base_dir: Path) -> tuple[str, str | None,
 def _gguf_tokenizer(folder: str, name: str, sha256: str) -> Any:
     """The tokenizer of the GGUF file ``folder/name`` (content ``sha256``). Reading one out of a
     GGUF parses its whole vocabulary (about 5 s for SmolLM2's); the saved tokenizer loads in a
-    fraction of a second, so it is kept once per machine and transformers version under
-    ``$XDG_CACHE_HOME/autotune/tokenizers`` (``~/.cache`` by default): written to a unique
-    temporary folder and renamed, so concurrent processes never read half of one. Where that
-    folder cannot be written, the GGUF is read every time."""
-    import shutil
-    import uuid
-
-    import transformers
+    fraction of a second, so it is kept once per machine, in a step cache under
+    ``$XDG_CACHE_HOME/autotune`` (``~/.cache`` by default), keyed by the file's content and the
+    library versions. Where that cache cannot be written, the GGUF is read every time."""
     from transformers import AutoTokenizer
 
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune" / "tokenizers"
-    kept = base / f"{sha256[:24]}-transformers-{transformers.__version__}"
-    if (kept / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(kept)
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    tmp = base / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    from autotune.cache import Cache
+
+    def save(out: Path) -> dict[str, Any]:
+        AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+        return {"source": str(Path(folder) / name)}
+
+    cache = Cache(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune")
     try:
-        base.mkdir(parents=True, exist_ok=True)
-        tok.save_pretrained(tmp)
-        tmp.rename(kept)
-    except OSError:  # not writable, or another process published it first (theirs is the same)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return tok
+        entry = cache.produce("tokenizer", cache.key("tokenizer", gguf=sha256), save)
+    except OSError:
+        return AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    return AutoTokenizer.from_pretrained(entry.path)
 
 
 def _build_random(

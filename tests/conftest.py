@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +127,54 @@ def write_space(path: Path, raw: dict) -> Path:
     return path
 
 
+def call_main(argv: list[str]) -> int:
+    """``autotune ARGV`` in this process: its exit status, argparse's own usage errors included."""
+    from autotune.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse: usage and one error line, status 2
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def spawn_autotune(args: list[str]) -> subprocess.Popen[str]:
+    """``autotune ARGS`` in a process of its own (one a test can SIGKILL), output unbuffered."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "autotune.cli", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def read_until(proc: subprocess.Popen[str], marker: str) -> None:
+    """Read ``proc``'s output until it prints ``marker`` (a step's start line: a known moment)."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            return
+    raise AssertionError(f"{marker!r} never printed:\n{''.join(seen[-20:])}")
+
+
+def wait_until_lost(url: str, study: str, grace: float, timeout: float = 60.0) -> None:
+    """Poll the storage until a RUNNING trial's heartbeat is older than ``grace`` seconds (what a
+    worker checks before it asks), or no trial is RUNNING any more (a live worker failed it):
+    instead of sleeping for a guessed time."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=grace)
+    try:
+        study_id = storage.get_study_id_from_name(study)
+        deadline = time.monotonic() + timeout
+        while not storage._get_stale_trial_ids(study_id):
+            states = [t.state for t in storage.get_all_trials(study_id, deepcopy=False)]
+            if optuna.trial.TrialState.RUNNING not in states:
+                return
+            assert time.monotonic() < deadline, "the killed worker's heartbeat never lapsed"
+            time.sleep(0.1)
+    finally:
+        storage.engine.dispose()
+
+
 # Fixtures that build a model or run a study: a test that uses one, even through another
 # fixture, takes more than a few seconds.
 _SLOW_FIXTURES = {"tiny_hf_dir", "tiny_onnx", "tiny_study", "tiny_export"}
@@ -162,11 +213,8 @@ def built_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path]
 
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` by (size, modification time): what a write would change."""
-    return {
-        str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
-        for f in sorted(folder.rglob("*"))
-        if f.is_file()
-    }
+    stats = {str(f.relative_to(folder)): f.stat() for f in folder.rglob("*") if f.is_file()}
+    return {name: (st.st_size, st.st_mtime_ns) for name, st in stats.items()}
 
 
 @pytest.fixture(scope="session")
@@ -223,9 +271,9 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     spec = copy.deepcopy(TINY["model"])
     spec["random"]["config"]["initializer_range"] = 0.3
-    root = built_once(
-        tmp_path_factory,
-        "tiny-model",
-        lambda root: prepare_model(ModelSpec.model_validate(spec), Cache(root), root),
-    )
-    return Path(prepare_model(ModelSpec.model_validate(spec), Cache(root), root).path)  # a cache hit
+
+    def make(root: Path) -> None:
+        model = prepare_model(ModelSpec.model_validate(spec), Cache(root), root)
+        (root / "path").write_text(model.path)
+
+    return Path((built_once(tmp_path_factory, "tiny-model", make) / "path").read_text())

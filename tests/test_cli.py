@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from autotune.cli import main
-from tests.conftest import TINY_DATA, tiny_raw, write_space
+from tests.conftest import TINY_DATA, call_main, tiny_raw, write_space
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,10 +29,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.Complete
 
     def call(*args: str) -> subprocess.CompletedProcess[str]:
         capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's own usage errors
-            code = exc.code if isinstance(exc.code, int) else 2
+        code = call_main(list(args))
         out = capsys.readouterr()
         return subprocess.CompletedProcess(list(args), code, out.out, out.err)
 

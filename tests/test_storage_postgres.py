@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
-from tests.conftest import tiny_raw, write_space
+from tests.conftest import read_until, spawn_autotune, tiny_raw, wait_until_lost, write_space
 
 
 def _server_binary(name: str) -> str | None:
@@ -73,14 +72,7 @@ def test_unreachable_server_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def _spawn(args: list[str], out: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "autotune.cli", *args, "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    return spawn_autotune([*args, "--out", str(out)])
 
 
 def _wait_for_study(url: str, name: str, proc: subprocess.Popen[str]) -> None:
@@ -96,35 +88,6 @@ def _wait_for_study(url: str, name: str, proc: subprocess.Popen[str]) -> None:
     finally:
         storage.engine.dispose()
     raise AssertionError(f"no study {name} after 120 s")
-
-
-def _start_until(proc: subprocess.Popen[str], marker: str) -> None:
-    """Read ``proc``'s output until it prints ``marker``."""
-    assert proc.stdout is not None
-    seen: list[str] = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            return
-    raise AssertionError(f"{marker!r} never printed:\n{''.join(seen[-20:])}")
-
-
-def _wait_until_lost(url: str, name: str, timeout: float = 60.0) -> None:
-    """Poll until a RUNNING trial's heartbeat is older than the grace period (3 s)."""
-    import time
-
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=3)
-    try:
-        study_id = storage.get_study_id_from_name(name)
-        deadline = time.monotonic() + timeout
-        while not storage._get_stale_trial_ids(study_id):
-            states = [t.state for t in storage.get_all_trials(study_id, deepcopy=False)]
-            if optuna.trial.TrialState.RUNNING not in states:
-                return  # a live worker already failed it
-            assert time.monotonic() < deadline, "the killed worker's heartbeat never lapsed"
-            time.sleep(0.2)
-    finally:
-        storage.engine.dispose()
 
 
 @pytest.mark.integration
@@ -144,10 +107,10 @@ def test_workers_share_one_study_and_a_killed_ones_trial_is_run_again(
     first = _spawn(args, tmp_path / "a")
     _wait_for_study(postgres_url, "shared", first)
     victim = _spawn(["worker", "--storage", postgres_url, "--study", "shared"], tmp_path / "b")
-    _start_until(victim, "lora: running")
+    read_until(victim, "lora: running")
     victim.kill()
     victim.wait()
-    _wait_until_lost(postgres_url, "shared")
+    wait_until_lost(postgres_url, "shared", grace=3)
     # joins after the loss: the first worker may have ended already, leaving the lost trial to it
     joiner = _spawn(["worker", "--storage", postgres_url, "--study", "shared", "--quiet"], tmp_path / "c")
     outputs = [w.communicate(timeout=900)[0] for w in (first, joiner)]

@@ -6,8 +6,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
-from tests.conftest import copy_study, tiny_raw, write_space
+from tests.conftest import copy_study, read_until, spawn_autotune, tiny_raw, wait_until_lost, write_space
 
 pytestmark = pytest.mark.integration
 
@@ -163,36 +161,6 @@ def _beating_study(tmp_path: Path, n_trials: int) -> tuple[list[str], Path]:
     return ["--space", str(space), "--out", str(out), "--n-trials", str(n_trials)], out
 
 
-def _start_until(args: list[str], marker: str) -> subprocess.Popen[str]:
-    """Start ``autotune ARGS`` in its own process; return once it has printed ``marker``."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "autotune.cli", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    seen: list[str] = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            return proc
-    raise AssertionError(f"{marker!r} never printed:\n{''.join(seen[-20:])}")
-
-
-def _wait_until_lost(out: Path, timeout: float = 60.0) -> None:
-    """Poll the storage until a RUNNING trial's heartbeat is older than the grace period (what a
-    rerun checks before it asks), instead of sleeping for a guessed time."""
-    from optuna.storages import RDBStorage
-
-    storage = RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=1, grace_period=3)
-    study_id = storage.get_study_id_from_name("tiny-cpu")
-    deadline = time.monotonic() + timeout
-    try:
-        while not storage._get_stale_trial_ids(study_id):
-            assert time.monotonic() < deadline, "the killed trial's heartbeat never lapsed"
-            time.sleep(0.1)
-    finally:
-        storage.engine.dispose()
-
-
 def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
     """SIGKILL mid-trial, at a known step (the merge: its fine-tune is cached, its own output is
     half written): the trial's heartbeat stops; once the grace period has passed the rerun fails
@@ -202,10 +170,11 @@ def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
     from autotune.cache import Cache
 
     args, out = _beating_study(tmp_path, 1)
-    proc = _start_until(args, "merge: running")
+    proc = spawn_autotune(args)
+    read_until(proc, "merge: running")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    _wait_until_lost(out)
+    wait_until_lost(f"sqlite:///{out / 'study.db'}", "tiny-cpu", grace=3)
     assert main([*args, "--quiet"]) == 0
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
