@@ -102,7 +102,14 @@ class Report:
             verdict = f"; not converged (stop rule: patience {rule.get('patience')}), more trials may help"
         else:
             verdict = "; no stop rule is set (study.stop), so convergence was not judged"
-        return f"Search {cut} after {e.get('finished')} trials: {moved}{verdict}."
+        states = e.get("states") or {}
+        counts = (
+            f" ({states.get('complete', 0)} complete, {states.get('pruned', 0)} pruned, "
+            f"{states.get('fail', 0)} failed)"
+            if states
+            else ""
+        )
+        return f"Search {cut} after {e.get('finished')} trials{counts}: {moved}{verdict}."
 
     def row(self, number: int) -> TrialRow:
         return next(r for r in self.rows if r.number == number)

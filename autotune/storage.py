@@ -5,12 +5,15 @@ a trial whose worker died, on any machine, is failed and run again.
 Workers stay alive to each other through Optuna's own RDB heartbeats: each running trial records
 one every ``study.heartbeat.interval`` seconds; a RUNNING trial with none for ``grace`` seconds is
 failed by the next worker that looks (before each ask) and re-queued by Optuna's retry callback,
-at most ``max_retry`` times. A journal file (``journal:PATH``) has no heartbeat: a worker that dies
-there leaves its trial RUNNING, and ``autotune status`` shows it.
+at most ``max_retry`` times. A trial whose process is certainly gone (same host, boot and PID
+namespace; see autotune.liveness) is failed and re-queued at once, without waiting for the grace
+period; that is also the only way a journal file (``journal:PATH``, no heartbeat) learns of a lost
+worker: one on another machine leaves its trial RUNNING there, and ``autotune status`` shows it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -25,8 +28,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autotune.errors import AutotuneError
 from autotune.identity import changed_parts, study_identity
+from autotune.liveness import is_gone
 from autotune.sampler import make_sampler
-from autotune.space import Heartbeat
+from autotune.space import Heartbeat, Space
 from autotune.space_file import LoadedSpace
 from autotune.targets import Target
 
@@ -38,11 +42,14 @@ __all__ = [
     "counted_trials",
     "default_storage",
     "fail_lost_trials",
+    "finished_trials",
     "heartbeat",
+    "local_file",
     "lost_reason",
     "make_storage",
     "open_study",
     "retried_numbers",
+    "study_name",
 ]
 
 JOURNAL = "journal:"  # a storage URL prefix: an Optuna journal file, no database
@@ -58,6 +65,8 @@ def budget_spent(study: optuna.Study) -> float:
 
 # The user attribute of a trial cut by an interruption: it does not count towards n_trials.
 INTERRUPTED = "interrupted"
+# The user attribute of a trial failed because its process was seen gone: what was seen.
+LOST = "lost"
 
 
 def default_storage(out_dir: Path) -> str:
@@ -72,18 +81,33 @@ def _space_digest(loaded: LoadedSpace) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def make_storage(url: str, beat: Heartbeat | None = None) -> BaseStorage:
+def local_file(url: str) -> Path | None:
+    """The file of a SQLite or journal storage URL (None for a database server)."""
+    if url.startswith(JOURNAL):
+        return Path(url[len(JOURNAL) :])
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url[len("sqlite:///") :])
+    return None
+
+
+def make_storage(url: str, beat: Heartbeat | None = None, *, create: bool = True) -> BaseStorage:
     """The Optuna storage of ``url``: a journal file (``journal:PATH``), or a database (SQLite,
-    PostgreSQL) with heartbeats and the retry of lost trials."""
+    PostgreSQL) with heartbeats and the retry of lost trials. Unless ``create``, a SQLite or
+    journal file must exist (a command that only reads a study creates no file or folder)."""
+    file = local_file(url)
+    if not create and file is not None and not file.is_file():
+        raise AutotuneError(
+            f"storage {url}: {file} does not exist; give the storage of an existing study"
+        )
     if url.startswith(JOURNAL):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        path = url[len(JOURNAL) :]
-        if not path:
+        if not url[len(JOURNAL) :]:
             raise AutotuneError("storage journal:PATH needs the journal file's path")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path))
+        assert file is not None
+        file.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(file)))
     beat = beat or Heartbeat()
     return optuna.storages.RDBStorage(
         url,
@@ -93,15 +117,20 @@ def make_storage(url: str, beat: Heartbeat | None = None) -> BaseStorage:
     )
 
 
+def study_name(space: Space, target: str) -> str:
+    """The name of the study of ``space`` on ``target`` in its storage."""
+    return space.study.name or f"{space.name}-{target}"
+
+
 def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: bool = True) -> optuna.Study:
     """The study of ``loaded`` on ``target``: created (or resumed) unless ``create`` is False; an
     AutotuneError when the storage cannot be opened or holds a study of a different space."""
     space = loaded.space
-    name = space.study.name or f"{space.name}-{target.name}"
+    name = study_name(space, target.name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for attempt in range(5):
         try:
-            backend = make_storage(storage, space.study.heartbeat)
+            backend = make_storage(storage, space.study.heartbeat, create=create)
             if not create:
                 return optuna.load_study(study_name=name, storage=backend, sampler=make_sampler(space))
             study = optuna.create_study(
@@ -172,12 +201,32 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         yield
 
 
-def fail_lost_trials(study: optuna.Study) -> None:
-    """Fail the RUNNING trials whose worker stopped beating for the grace period (on any machine)
-    and re-queue each, up to the retry limit: Optuna's ``fail_stale_trials``."""
+def fail_lost_trials(study: optuna.Study, max_retry: int = Heartbeat().max_retry) -> None:
+    """Fail the RUNNING trials whose worker is lost and re-queue each, up to ``max_retry`` times:
+    those whose process is certainly gone (autotune.liveness) at once, and those whose worker
+    stopped beating for the grace period, on any machine (Optuna's ``fail_stale_trials``).
+    Called between trials: this process runs none of them."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_gone(t.user_attrs):
+            continue
+        lost = f"process {t.user_attrs['pid']} on {t.user_attrs.get('host')} is gone"
+        try:
+            storage.set_trial_user_attr(t._trial_id, LOST, lost)
+            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first (and queued it again)
+        failed = copy.deepcopy(storage.get_trial(t._trial_id))
+        failed.user_attrs = {k: v for k, v in failed.user_attrs.items() if k != LOST}  # not the rerun's
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry(study, failed)
+
 
 
 def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
@@ -193,16 +242,33 @@ def lost_reason(trial: FrozenTrial, retried: set[int]) -> str | None:
         return None
     host, pid = trial.user_attrs.get("host", "?"), trial.user_attrs.get("pid", "?")
     rerun = "run again" if trial.number in retried else "not run again (retry limit reached)"
-    return f"worker lost (host {host}, pid {pid}: no heartbeat within the grace period); {rerun}"
+    seen = trial.user_attrs.get(LOST) or f"host {host}, pid {pid}: no heartbeat within the grace period"
+    return f"worker lost ({seen}); {rerun}"
 
 
-def counted_trials(study: optuna.Study) -> int:
+def _counted(study: optuna.Study) -> list[FrozenTrial]:
     """Trials that count towards n_trials: finished or running, not those cut by an interruption
     nor those lost with their worker and queued again (their rerun counts)."""
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
-    return sum(
-        1
+    return [
+        t
         for t in trials
         if t.state != TrialState.WAITING and not t.user_attrs.get(INTERRUPTED) and t.number not in retried
-    )
+    ]
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """How many trials count towards n_trials, running ones included (no new trial is asked
+    beyond n_trials)."""
+    return len(_counted(study))
+
+
+def finished_trials(study: optuna.Study) -> dict[str, int]:
+    """The counted trials that have finished, by state (complete, pruned, fail): a study ends
+    once their sum reaches n_trials, not while one still runs."""
+    out = {"complete": 0, "pruned": 0, "fail": 0}
+    for t in _counted(study):
+        if t.state.is_finished():
+            out[t.state.name.lower()] += 1
+    return out

@@ -18,6 +18,7 @@ from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS, Ending, Progress, 
 from autotune.data import data_summary, load_task_data
 from autotune.errors import AutotuneError, StudyFatal
 from autotune.fidelity import RUNG_ATTR, RungResult, promotion
+from autotune.liveness import process_identity
 from autotune.models import prepare_model
 from autotune.planning import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.progress import Reporter, metrics_text
@@ -32,6 +33,7 @@ from autotune.storage import (
     counted_trials,
     default_storage,
     fail_lost_trials,
+    finished_trials,
     heartbeat,
     open_study,
 )
@@ -110,7 +112,7 @@ def run_study(
     out_dir.mkdir(parents=True, exist_ok=True)
     if study is None:
         study = open_study(loaded, storage or default_storage(out_dir), target)
-    fail_lost_trials(study)
+    fail_lost_trials(study, space.study.heartbeat.max_retry)
     start = time.perf_counter()
     cache = Cache(cache_dir or out_dir / "cache")
     runner: TrialRunner | None = None
@@ -122,7 +124,7 @@ def run_study(
         return runner
 
     new = 0
-    if counted_trials(study) < space.study.n_trials:
+    if _finished(study) < space.study.n_trials:
         new, interrupted, fatal = _loop(study, loaded, target, get_runner(), reporter, start)
         if interrupted or fatal:
             return StudyRun(study, target, time.perf_counter() - start, new, interrupted, fatal)
@@ -164,7 +166,8 @@ def _loop(
     run_key = f"{SPENT_PREFIX}{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
     ending: Ending = "n_trials"
     told: list[int] = []  # the stop rule was met with trials still queued (said once)
-    while counted_trials(study) < space.study.n_trials:
+    waited: set[int] = set()  # other workers' running trials this run has said it waits for
+    while _finished(study) < space.study.n_trials:
         if getattr(study.sampler, "exhausted", False):
             reporter.message("every combination of the grid has run: no new trial")
             ending = "grid"
@@ -177,19 +180,21 @@ def _loop(
             )
             ending = "timeout"
             break
+        # a worker lost on any machine: its trial is failed and queued again
+        fail_lost_trials(study, space.study.heartbeat.max_retry)
+        if counted_trials(study) >= space.study.n_trials:  # the last trials run elsewhere
+            _wait_for_others(study, space, reporter, waited)
+            continue
         if space.study.stop and _converged(study, space, reporter, told):
             ending = "converged"
-            break
-        fail_lost_trials(study)  # a worker lost on any machine: its trial is failed and queued again
-        if counted_trials(study) >= space.study.n_trials:
             break
         trial = study.ask()
         t0 = time.perf_counter()
         outcome: TrialOutcome | None = None
         try:
             with heartbeat(study, trial):
-                trial.set_user_attr("host", socket.gethostname())
-                trial.set_user_attr("pid", os.getpid())
+                for key, value in process_identity().items():  # whether it is lost: autotune.liveness
+                    trial.set_user_attr(key, value)
                 plan = plan_trial(trial, loaded, target)
                 trial.set_user_attr("plan", plan.to_dict())
                 reporter.trial_started(trial.number, plan.describe(varying))
@@ -240,6 +245,34 @@ def _loop(
     study.set_user_attr(run_key, round(time.perf_counter() - start, 1))
     _record_ending(study, space, ending, last_error if ending == "errors" else None)
     return new, False, None
+
+
+# How often a run whose last trials run on other workers looks at them again.
+WAIT_POLL_S = 1.0
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(finished_trials(study).values())
+
+
+def _wait_for_others(study: optuna.Study, space: Space, reporter: Reporter, waited: set[int]) -> None:
+    """n_trials are asked but some still run on other workers: the study is not done until they
+    finish, or until their worker is lost and they are run again (here, if this run is first)."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    new = [t for t in running if t.number not in waited]
+    if new:
+        beat = space.study.heartbeat
+        reporter.message(
+            "waiting for "
+            + ", ".join(
+                f"trial {t.number} (host {t.user_attrs.get('host', '?')}, pid {t.user_attrs.get('pid', '?')})"
+                for t in new
+            )
+            + f": the study ends when it finishes; if its worker is lost, it runs again (a database "
+            f"storage notices after {beat.grace} s without a heartbeat)"
+        )
+        waited.update(t.number for t in new)
+    time.sleep(WAIT_POLL_S)
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> str:
@@ -307,11 +340,13 @@ def _converged(study: optuna.Study, space: Space, reporter: Reporter, told: list
 def _record_ending(study: optuna.Study, space: Space, ending: Ending, reason: str | None = None) -> None:
     """How the loop ended (with the error that ended it), with the winner's progress, for the report."""
     p = _progress(study, space)
+    states = finished_trials(study)
     study.set_user_attr(
         ENDED_ATTR,
         {
             "why": ending,
-            "finished": counted_trials(study),
+            "finished": sum(states.values()),
+            "states": states,
             "last_improvement": p.last_improvement,
             "since": p.since,
             "improvements": p.improvements,
