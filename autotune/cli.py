@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -11,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import AutotuneError, read_json_file
+from autotune.errors import AutotuneError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,11 +19,11 @@ if TYPE_CHECKING:
 
     from autotune.olive import OliveWorkflow
     from autotune.report import Report
+    from autotune.run_record import RunRecord
     from autotune.space_file import LoadedSpace
     from autotune.targets import Target
 
 SUBCOMMANDS = ("run", "report", "export", "predict", "validate", "worker", "status", "cp")
-RUN_FILE = "run.json"
 
 
 def _quiet_libraries() -> None:
@@ -114,6 +113,7 @@ def _run_parser() -> argparse.ArgumentParser:
 def _cmd_run(argv: list[str]) -> int:
     from autotune.boundary import log_to, writable_folder
     from autotune.progress import plain_console
+    from autotune.run_record import absolute_storage
     from autotune.space_file import load_space
     from autotune.storage import default_storage
     from autotune.study import pick_target
@@ -141,7 +141,7 @@ def _cmd_run(argv: list[str]) -> int:
     if args.cache is not None:
         args.cache = writable_folder("--cache", args.cache)
     log_to(out)
-    storage = args.storage or default_storage(out)
+    storage = absolute_storage(args.storage) if args.storage else default_storage(out)
     seeds = None
     if args.warm_from is not None:
         seeds = _warm_start(args.warm_from.resolve(), out, loaded, target, console.print)
@@ -200,27 +200,17 @@ def run_and_report(
     from autotune.preflight import preflight
     from autotune.report import build_report, print_report, write_report
     from autotune.report_html import write_html_report
-    from autotune.storage import open_study
+    from autotune.run_record import claim_folder, write_record
+    from autotune.storage import open_study, study_name
     from autotune.study import run_study
 
     console.print(f"autotune: space {loaded.path} -> {out} (target {target.name}, storage {storage})")
+    name = study_name(loaded.space, target.name)
+    claim_folder(out, name, storage)  # the folder holds another study: refused before any write
     out.mkdir(parents=True, exist_ok=True)
     preflight(loaded, cache or out / "cache")  # the data and the model, before the storage is touched
     study = open_study(loaded, storage, target)  # refuses a different space before run.json changes
-    tmp_run = out / f".{RUN_FILE}.tmp-{os.getpid()}"
-    tmp_run.write_text(
-        json.dumps(
-            {
-                "space_path": str(loaded.path),
-                "raw": loaded.raw,
-                "storage": storage,
-                "target": target.name,
-                "cache": str((cache or out / "cache").resolve()),
-            },
-            indent=1,
-        )
-    )
-    os.replace(tmp_run, out / RUN_FILE)  # whole or not at all
+    write_record(out, loaded.raw, loaded.path, storage, target.name, cache or out / "cache", name)
     if seeds is not None:
         seeds(study)
     if olive is not None:
@@ -263,7 +253,13 @@ def _check_outcome(report: Report, fatal: str | None, out: Path) -> None:
     kept = f"the trials so far stay in {out}; fix it and rerun the same command"
     if fatal is not None:
         raise StudyFailed(f"the study stopped: {fatal}; {kept}")
+    ended = report.ended or {}
     if any(r.state == "complete" for r in report.rows):
+        if ended.get("why") == "errors":  # the budget was left short: never behind exit 0
+            raise StudyFailed(
+                f"the study stopped after {ended.get('finished')} finished trial(s), the last ones "
+                f"failing in a row with: {ended.get('reason')}; {kept}"
+            )
         return
     reasons = Counter(r.reason or r.state for r in report.rows)
     if not reasons:
@@ -295,41 +291,30 @@ def _olive_output(
         log(f'{what}: trial {number} in {dest} (autotune predict --model {dest} "some phrase")')
 
 
-def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, dict[str, Any]]:
+def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, RunRecord]:
     """(loaded space, study, report, run record) of an output folder."""
     from pydantic import ValidationError
 
     from autotune.report import build_report
+    from autotune.run_record import RUN_FILE, read_record
     from autotune.space import Space
     from autotune.space_file import LoadedSpace, resolve_pass_values
     from autotune.storage import open_study
     from autotune.targets import get_target
 
-    info_file = out / RUN_FILE
-    if not info_file.is_file():
-        raise AutotuneError(
-            f"{out}: not an autotune output folder (no {RUN_FILE}); give the --out of a study"
-        )
-    info = read_json_file(
-        info_file, "the study's run record", "rerun the study's autotune command to write it again"
-    )
-    if not isinstance(info, dict) or not {"raw", "space_path", "storage", "target"} <= set(info):
-        raise AutotuneError(
-            f"{info_file}: the run record lacks raw, space_path, storage or target; rerun the study's "
-            "autotune command to write it again"
-        )
+    record = read_record(out)
     try:
-        space = Space.model_validate(info["raw"])
+        space = Space.model_validate(record.raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise AutotuneError(
-            f"{info_file}: the recorded space is not valid ({where}: {err['msg']}); rerun the study's "
-            "autotune command to write it again"
+            f"{out / RUN_FILE}: the recorded space is not valid ({where}: {err['msg']}); rerun the "
+            "study's autotune command to write it again"
         ) from None
-    loaded = LoadedSpace(space, Path(info["space_path"]), info["raw"], resolve_pass_values(space))
-    study = open_study(loaded, storage or info["storage"], get_target(info["target"]), create=False)
-    return loaded, study, build_report(study, space), info
+    loaded = LoadedSpace(space, record.space_path, record.raw, resolve_pass_values(space))
+    study = open_study(loaded, storage or record.storage, get_target(record.target), create=False)
+    return loaded, study, build_report(study, space), record
 
 
 def _cmd_report(argv: list[str]) -> int:
@@ -393,9 +378,8 @@ def _cmd_export(argv: list[str]) -> int:
     log_to(args.out)
     if args.dest is not None:
         args.dest = writable_folder("--dest", args.dest)
-    loaded, study, report, info = open_output(args.out, args.storage)
-    recorded = info.get("cache")
-    caches = [c for c in (args.cache, recorded and Path(recorded), args.out / "cache") if c]
+    loaded, study, report, record = open_output(args.out, args.storage)
+    caches = [c for c in (args.cache, record.cache, args.out / "cache") if c]
     if args.front and not report.front:
         raise AutotuneError("--front: no trial meets every constraint; export the closest with --best")
     numbers = report.front if args.front else list(dict.fromkeys(args.trial or []))

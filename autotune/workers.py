@@ -38,10 +38,10 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 def load_shared_study(storage: str, name: str) -> tuple[optuna.Study, LoadedSpace, Target]:
     """The study ``name`` in ``storage`` with the space and target it was made from."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=name, storage=make_storage(storage))
+    try:  # the study exists already: a missing storage file is an error, never created
+        study = optuna.load_study(study_name=name, storage=make_storage(storage, create=False))
     except KeyError:
-        known = optuna.get_all_study_names(storage=make_storage(storage))
+        known = optuna.get_all_study_names(storage=make_storage(storage, create=False))
         raise AutotuneError(
             f"storage {storage}: no study named {name!r} (studies there: {', '.join(known) or 'none'})"
         ) from None

@@ -60,3 +60,22 @@ def test_a_sqlite_study_of_another_host_is_refused(
     assert main(["worker", "--storage", url, "--study", "tiny-cpu", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip()
     assert "SQLite is one machine's file" in err and "another-machine" in err and len(err.splitlines()) == 1
+
+
+def test_commands_that_read_a_study_create_no_storage(
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status, worker and report given a journal or SQLite path that does not exist say so in
+    one line and create neither the file nor its folder (before, a journal was created)."""
+    out = copy_study(tiny_study, tmp_path, cache=False)
+    missing = tmp_path / "missing"
+    for url in (f"journal:{missing / 'study.log'}", f"sqlite:///{missing / 'study.db'}"):
+        for argv in (
+            ["status", "--storage", url, "--study", "tiny-cpu"],
+            ["worker", "--storage", url, "--study", "tiny-cpu", "--out", str(tmp_path / "w")],
+            ["report", str(out), "--storage", url],
+        ):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and "does not exist" in err, err
+            assert not missing.exists() and not (tmp_path / "w").exists()

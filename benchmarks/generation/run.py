@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     key = _finetune_key(report.row(number))
     done = [r for r in report.rows if r.state == "complete" and r.artifact]
     rows = [r for r in done if _finetune_key(r) == key] + [r for r in done if _finetune_key(r) is None]
-    target = get_target(info["target"])
+    target = get_target(info.target)
     runner = make_runner(
-        loaded, study, Cache(Path(info["cache"])), make_reporter(plain_console(), quiet=True)
+        loaded,
+        study,
+        Cache(info.cache or args.out.resolve() / "cache"),
+        make_reporter(plain_console(), quiet=True),
     )
     results: list[dict[str, Any]] = []
     for r in rows:

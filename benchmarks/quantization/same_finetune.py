@@ -56,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     varying = {
         k.split(".", 1)[1] for k in build_keys if len({str(r.params[k]) for r in rows if k in r.params}) > 1
     }
-    target = get_target(info["target"])
+    target = get_target(info.target)
     console = plain_console()
-    runner = make_runner(loaded, study, Cache(Path(info["cache"])), make_reporter(console, quiet=True))
+    runner = make_runner(
+        loaded, study, Cache(info.cache or args.out.resolve() / "cache"), make_reporter(console, quiet=True)
+    )
     results: list[dict[str, Any]] = []
     for r in rows:
         model_key = [s["key"] for s in r.steps if not s["name"].startswith("eval-")][-1]
