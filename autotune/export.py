@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,16 +69,17 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     return raw
 
 
-def _find_artifact(recorded: Path, caches: Sequence[Path]) -> Path:
-    """The trial's model where it was made, or under the same content address (step/key) in one
-    of ``caches``: another machine's cache, a shared one mounted elsewhere."""
-    if (recorded / "genai_config.json").is_file():
-        return recorded
-    address = Path(*recorded.parts[-2:])
-    for root in caches:
-        if (root / address / "genai_config.json").is_file() and Cache(root).get(*address.parts) is not None:
-            return root / address
-    return recorded
+def _find_artifact(recorded: Path, caches: Sequence[Path]) -> Path | None:
+    """The trial's model as a cache entry whose files match its manifest: under its content
+    address (step/key) in one of ``caches`` (the study folder's, another machine's, a shared one
+    mounted elsewhere), else where it was made; None when no copy is whole (a damaged one is set
+    aside by the cache)."""
+    step, key = recorded.parts[-2:]
+    for root in [*caches, recorded.parent.parent]:
+        entry = Cache(root).get(step, key)
+        if entry is not None and (entry.path / "genai_config.json").is_file():
+            return entry.path
+    return None
 
 
 def export_trial(
@@ -98,20 +101,22 @@ def export_trial(
     plan = {"chain": row.chain.split(">"), "target": report.target, "params": row.pass_params()}
     fixed = fixed_space(loaded, plan, number)
     space_text = yaml.dump(fixed, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-    if not (src / "genai_config.json").is_file():
+    if src is None:
         rebuild = dest.with_name(f"{dest.name}.yaml")
         if not rebuild.exists():
             rebuild.parent.mkdir(parents=True, exist_ok=True)
             rebuild.write_text(space_text)
         raise AutotuneError(
-            f"--trial {number}: its model is no longer in the cache ({src}); {rebuild} rebuilds it: "
+            f"--trial {number}: its model is no longer in the cache, or its files do not match the "
+            f"cache's manifest ({artifact}); {rebuild} rebuilds it: "
             f"autotune --space {rebuild} --out NEW_DIR, then autotune export NEW_DIR"
         )
     if dest.exists():
         raise AutotuneError(f"{dest} already exists: remove it or choose another --dest")
-    tmp = dest.parent / f".{dest.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # this process's own temporary folder, renamed into place at once: whole or not at all
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
     try:
         for item in src.iterdir():
             if item.is_file() and item.name not in ("autotune-meta.json", "build.log"):
@@ -167,7 +172,10 @@ def export_trial(
                 loaded.space.study.seed,
             )
             (tmp / "olive-config.json").write_text(json.dumps(cfg, indent=2))
-        tmp.rename(dest)
+        try:
+            os.rename(tmp, dest)  # fails if another export filled dest meanwhile
+        except OSError:
+            raise AutotuneError(f"{dest} already exists: remove it or choose another --dest") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -220,7 +228,9 @@ def export_trials(
             report.target,
             loaded.space.study.seed,
         )
-        config.write_text(json.dumps(cfg, indent=2))
+        tmp = config.with_name(f".{config.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(cfg, indent=2))
+        os.replace(tmp, config)
         paths.append(config)
     return paths
 

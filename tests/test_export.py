@@ -86,8 +86,15 @@ def test_export_after_the_cache_is_gone_writes_the_space_that_rebuilds(
     space = write_space(tmp_path / "s.yaml", tiny_raw(chains=[["lora", "merge", "build"]]))
     out = tmp_path / "o"
     assert main(["--space", str(space), "--out", str(out), "--n-trials", "1", "--quiet"]) == 0
-    shutil.rmtree(out / "cache")
+    # the model's largest file cut in half: export checks the entry against its manifest first
+    model = max((out / "cache" / "build").glob("*/model.onnx*"), key=lambda f: f.stat().st_size)
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     capsys.readouterr()
+    assert main(["export", str(out), "--dest", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "do not match the cache's manifest" in err, err
+    assert not (tmp_path / "d").exists()
+    shutil.rmtree(out / "cache")
     assert main(["export", str(out), "--dest", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no longer in the cache" in err, err
@@ -128,3 +135,36 @@ def test_several_trials_export_each_and_refuse_before_writing(
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
     assert not (tmp_path / "again" / f"trial-{done[0]}").exists()
+
+
+def test_exports_to_one_dest_at_once_leave_one_whole_model(tiny_study: Path, tmp_path: Path) -> None:
+    """Two exports of the winner to one --dest at the same moment, ten times: each time one
+    writes the folder and the other is refused, and the folder holds every file of the model's
+    cache entry, byte for byte (each export builds its own temporary folder and renames it)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autotune.cli import open_output
+    from autotune.errors import AutotuneError
+    from autotune.export import export_trial
+
+    loaded, study, report, _record = open_output(tiny_study, None)
+    entry = Path(report.row(report.winner).artifact)
+    skipped = ("autotune-meta.json", "build.log")  # the cache's own files: not exported
+    model = {f.name: f.read_bytes() for f in entry.iterdir() if f.name not in skipped}
+    for i in range(10):
+        dest, start = tmp_path / f"round{i}", threading.Barrier(2)
+
+        def export(dest: Path = dest, start: threading.Barrier = start) -> str:
+            start.wait()
+            try:
+                export_trial(report, loaded, dict(study.user_attrs), None, dest)
+            except AutotuneError as exc:
+                return str(exc)
+            return "exported"
+
+        with ThreadPoolExecutor(2) as pool:
+            results = sorted(pool.map(lambda _: export(), range(2)))
+        assert results == [f"{dest} already exists: remove it or choose another --dest", "exported"]
+        assert {n: (dest / n).read_bytes() for n in model} == model
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"round{i}" for i in range(10)]  # no leftovers
