@@ -1,4 +1,10 @@
-"""Which Optuna sampler a space asks for, and how it sees the trials of a build sweep.
+"""Which Optuna sampler a space asks for, how it is seeded, and how it sees the trials of a build
+sweep.
+
+Each trial is sampled from its own seed, drawn from the space's seed and the trial's number: a
+study is as reproducible as with one seeded sampler, and workers that start together on one
+study (each its own sampler, each asking a different trial number) do not sample the same
+configurations.
 
 With ``build_sweep`` one fine-tune is evaluated through several builds (int4, int8, fp32...).
 Left as they are, those trials would tell TPE the same fine-tune parameters several times, and
@@ -9,7 +15,8 @@ samples a fine-tune parameter, TPE therefore sees each fine-tune once, through i
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+import hashlib
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 import optuna
@@ -20,7 +27,7 @@ from autotune.passes import pass_names
 from autotune.planning import onnx_side
 from autotune.space import Space
 
-__all__ = ["GridSampler", "make_sampler", "one_trial_per_fine_tune"]
+__all__ = ["GridSampler", "PerTrialSeed", "make_sampler", "one_trial_per_fine_tune", "trial_seed"]
 
 
 class GridSampler(optuna.samplers.BruteForceSampler):
@@ -128,16 +135,70 @@ class SweepAwareSampler(optuna.samplers.BaseSampler):
         self.inner.reseed_rng()
 
 
-def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
-    """The space's sampler, seeded; TPE sees one trial per fine-tune when the space sweeps builds."""
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """The seed of trial ``number`` of a study seeded with ``seed`` (None: unseeded)."""
+    if seed is None:
+        return None
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "big")
+
+
+class PerTrialSeed(optuna.samplers.BaseSampler):
+    """A sampler made afresh for each trial from ``make(trial_seed(seed, trial.number))``: what a
+    trial draws depends on the study's seed, its number and the trials before it, not on which
+    worker asks it. Optuna's samplers keep nothing between trials but their random state (what
+    they learn lives in the storage), so nothing else changes."""
+
+    def __init__(self, make: Callable[[int | None], optuna.samplers.BaseSampler], seed: int | None) -> None:
+        self._make, self._seed = make, seed
+        self.inner = make(seed)
+
+    @property
+    def exhausted(self) -> bool:  # GridSampler's: every combination has run
+        return bool(getattr(self.inner, "exhausted", False))
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner = self._make(trial_seed(self._seed, trial.number))
+        self.inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+def _seeded(space: Space, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The space's sampler with ``seed``; TPE sees one trial per fine-tune when the space sweeps builds."""
     s = space.study
     if s.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=s.seed, population_size=max(4, min(20, s.n_trials // 2)))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, s.n_trials // 2)))
     if s.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=s.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if s.sampler == "grid":
-        return GridSampler(seed=s.seed)  # the grid of a space's choices
+        return GridSampler(seed=seed)  # the grid of a space's choices
     if not s.build_sweep:
-        return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=min(10, max(3, s.n_trials // 3)))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, s.n_trials // 3)))
     # With the sweep, the startup count is of fine-tunes (each brings several builds).
-    return SweepAwareSampler(optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=3))
+    return SweepAwareSampler(optuna.samplers.TPESampler(seed=seed, n_startup_trials=3))
+
+
+def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
+    """The space's sampler, each trial sampled from its own seed (see the module's note)."""
+    return PerTrialSeed(lambda seed: _seeded(space, seed), space.study.seed)

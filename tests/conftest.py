@@ -228,7 +228,8 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     def make(root: Path) -> None:
         shutil.copyfile(EMOTIONS, root / EMOTIONS.name)
-        space = write_space(root / "tiny.yaml", tiny_raw(data__path=EMOTIONS.name))
+        # study.seed 5 draws two chains and two LoRA ranks in its three trials (tests read both)
+        space = write_space(root / "tiny.yaml", tiny_raw(data__path=EMOTIONS.name, study__seed=5))
         assert main(["--space", str(space), "--out", str(root / "out"), "--n-trials", "3", "--quiet"]) == 0
 
     root = built_once(tmp_path_factory, "tiny-study", make)

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from autotune.sampler import SweepAwareSampler, _OneTrialPerFineTune, make_sampler
+from autotune.sampler import PerTrialSeed, SweepAwareSampler, _OneTrialPerFineTune, make_sampler
 from tests.conftest import load_tiny
 
 
@@ -42,10 +42,10 @@ def test_one_trial_per_fine_tune_keeps_the_best_build() -> None:
 
 def test_tpe_gets_the_view_only_for_fine_tune_parameters(tmp_path: Path) -> None:
     sweep = make_sampler(load_tiny(tmp_path, study__build_sweep=True).space)
-    assert isinstance(sweep, SweepAwareSampler)
-    assert isinstance(sweep.inner, optuna.samplers.TPESampler)
+    assert isinstance(sweep, PerTrialSeed) and isinstance(sweep.inner, SweepAwareSampler)
+    assert isinstance(sweep.inner.inner, optuna.samplers.TPESampler)
     plain = make_sampler(load_tiny(tmp_path, study__build_sweep=False).space)
-    assert isinstance(plain, optuna.samplers.TPESampler)
+    assert isinstance(plain, PerTrialSeed) and isinstance(plain.inner, optuna.samplers.TPESampler)
     seen: dict[str, int] = {}
 
     class Recording(optuna.samplers.RandomSampler):
@@ -65,3 +65,24 @@ def test_tpe_gets_the_view_only_for_fine_tune_parameters(tmp_path: Path) -> None
     trial.suggest_categorical("build.precision", ["int4", "int8", "fp32"])
     # the fine-tune parameter was sampled on one trial for the three builds; the build on all three
     assert seen == {"lora.rank": 1, "build.precision": 3}
+
+
+def test_workers_starting_together_sample_different_configurations(tmp_path: Path) -> None:
+    """Two processes open one study at once, each with the space's seeded sampler, and each asks
+    its first trial: they draw different configurations (one trial is not spent twice), and a
+    study with the same seed draws the same ones again (reproducible)."""
+    from autotune.planning import plan_trial
+    from autotune.storage import open_study
+    from autotune.targets import get_target
+
+    loaded, cpu = load_tiny(tmp_path), get_target("cpu")
+
+    def first_two(db: str) -> list[dict[str, object]]:
+        storage = f"sqlite:///{tmp_path / db}"
+        workers = [open_study(loaded, storage, cpu) for _ in range(2)]  # each its own sampler
+        trials = [w.ask() for w in workers]
+        return [plan_trial(t, loaded, cpu).to_dict()["params"] for t in trials]
+
+    a, b = first_two("one.db")
+    assert a != b
+    assert first_two("again.db") == [a, b]

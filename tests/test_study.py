@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
-from tests.conftest import copy_study, read_until, spawn_autotune, tiny_raw, wait_until_lost, write_space
+from tests.conftest import copy_study, read_until, spawn_autotune, tiny_raw, write_space
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,11 @@ def test_study_reports_a_front(tiny_study: Path) -> None:
         m = r["metrics"]
         assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["torch_accuracy"] <= 1.0
         assert 0 < m["latency_p50_ms"] <= m["latency_p90_ms"]
-        assert m["size_mb"] > 1 and m["peak_rss_mb"] > 10 and m["decode_passes_per_s"] > 0
+        assert m["size_mb"] > 1 and m["peak_rss_mb"] > 10
+        if r["details"]["latency"]["label_passes"] == "one":  # every label scored in the prefill
+            assert r["details"]["latency"]["passes_per_request"] == 1 and "decode_passes_per_s" not in m
+        else:
+            assert m["decode_passes_per_s"] > 0
         assert m["accuracy_low"] <= m["accuracy"] <= m["accuracy_high"]
         assert len(r["details"]["correct"]) == r["details"]["eval_rows"]
         assert [s["name"] for s in r["steps"]][:2] == ["lora", "merge"]
@@ -93,6 +98,34 @@ def test_changed_space_is_refused_on_resume(
     assert main(["--space", str(space), "--out", str(out), "evaluation.latency_repeats=9"]) == 2
     assert "made with a different evaluation settings" in capsys.readouterr().err
     assert (out / "run.json").read_text() == run_json  # a refused rerun changes nothing
+
+
+def test_a_folder_belongs_to_one_study(
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of another study (another space, study name or storage) with a study's folder as
+    --out is refused before anything is written: the folder's run record and reports stay the
+    good study's, and report still reaches its trials. The record names the folder's own files
+    relatively, so a copied folder reads its own study.db, not the original's."""
+    out = copy_study(tiny_study, tmp_path, cache=False)
+    kept = {f: (out / f).read_bytes() for f in ("run.json", "report.json", "trials.csv", "study.db")}
+    space = out.parent / "tiny.yaml"
+    other = write_space(tmp_path / "other.yaml", tiny_raw(name="other"))
+    for argv in (
+        ["--space", str(other), "--n-trials", "1"],
+        ["--space", str(space), "--n-trials", "1", "study.name=elsewhere"],
+        ["--space", str(space), "--storage", f"sqlite:///{tmp_path / 'other.db'}"],
+    ):
+        assert main([*argv, "--out", str(out), "--quiet"]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "it holds the study 'tiny-cpu'" in err, err
+        assert {f: (out / f).read_bytes() for f in kept} == kept
+    assert not (tmp_path / "other.db").exists()
+    assert main(["report", str(out)]) == 0 and "Feasible Pareto front" in capsys.readouterr().out
+    assert json.loads(kept["run.json"])["storage"] == "sqlite:///study.db"
+    (out / "study.db").write_bytes(b"")  # the copy's own storage, emptied: the copy says so
+    assert main(["report", str(out)]) == 2
+    assert "no study named 'tiny-cpu'" in capsys.readouterr().err
 
 
 def test_changed_data_is_refused_on_resume(
@@ -163,35 +196,68 @@ def _beating_study(tmp_path: Path, n_trials: int) -> tuple[list[str], Path]:
 
 def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
     """SIGKILL mid-trial, at a known step (the merge: its fine-tune is cached, its own output is
-    half written): the trial's heartbeat stops; once the grace period has passed the rerun fails
-    it, runs it again (its fine-tune from the cache), ends with the trials asked for, none left
-    RUNNING, and every cache entry matching its manifest."""
+    half written), then the same command at once, well within the heartbeat's grace period: the
+    killed process is gone from this host, so its trial is failed as lost at once and run again
+    (its fine-tune from the cache); the study ends with its n_trials finished and complete, none
+    left RUNNING, and every cache entry matching its manifest. (Before, the rerun counted the
+    RUNNING trial as done and exited 0 with a trial short.)"""
     import autotune.cache
     from autotune.cache import Cache
 
-    args, out = _beating_study(tmp_path, 1)
+    args, out = _beating_study(tmp_path, 2)
     proc = spawn_autotune(args)
     read_until(proc, "merge: running")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    wait_until_lost(f"sqlite:///{out / 'study.db'}", "tiny-cpu", grace=3)
     assert main([*args, "--quiet"]) == 0
     study = optuna.load_study(study_name="tiny-cpu", storage=f"sqlite:///{out / 'study.db'}")
     trials = study.get_trials()
     lost = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(lost) == 1 and lost[0].user_attrs["pid"] == proc.pid
     finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(finished) == 1 and len(trials) == 2  # nothing RUNNING, nothing else failed
+    assert len(finished) == 2 and len(trials) == 3  # nothing RUNNING, nothing else failed
     rerun = next(t for t in finished if t.system_attrs.get("retry_history") == [lost[0].number])
     assert rerun.params == lost[0].params
     steps = {s["name"]: s["cache_hit"] for s in rerun.user_attrs["steps"]}
     assert steps["lora"] is True and steps["merge"] is False  # the cut merge was made again
-    rows = {r["number"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
-    assert rows[lost[0].number]["reason"].startswith("worker lost")
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["number"]: r for r in report["rows"]}
+    assert rows[lost[0].number]["reason"] == (
+        f"worker lost (process {proc.pid} on {socket.gethostname()} is gone); run again"
+    )
+    assert report["ended"]["states"] == {"complete": 2, "pruned": 0, "fail": 0}
     autotune.cache._VERIFIED.clear()
     cache = Cache(out / "cache")
     entries = [p for p in (out / "cache").glob("*/*") if not p.name.startswith(".")]
     assert entries and all(cache.get(p.parent.name, p.name) is not None for p in entries)
+
+
+def test_a_trial_running_elsewhere_is_waited_for_and_run_again_once_lost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The study's last trial runs on another machine (its process cannot be seen from here):
+    the run does not end while it is RUNNING; once its heartbeat lapses it is failed as lost and
+    run here, and the study ends with its n_trials finished. (Before, the run counted it as done,
+    ran nothing and ended at once.)"""
+    from autotune.space_file import load_space
+    from autotune.storage import open_study
+    from autotune.targets import get_target
+
+    args, out = _beating_study(tmp_path, 1)
+    storage = f"sqlite:///{out / 'study.db'}"
+    out.mkdir()
+    study = open_study(load_space(args[1], []), storage, get_target("cpu"))
+    elsewhere = study.ask()
+    for key, value in {"host": "other-machine", "pid": 4242, "pid_space": "another-boot/pid:[1]"}.items():
+        elsewhere.set_user_attr(key, value)
+    study._storage.record_heartbeat(elsewhere._trial_id)  # type: ignore[attr-defined]
+    assert main(args) == 0
+    assert "waiting for trial 0 (host other-machine, pid 4242)" in capsys.readouterr().out
+    trials = optuna.load_study(study_name="tiny-cpu", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].system_attrs["retry_history"] == [0]
+    row = json.loads((out / "report.json").read_text())["rows"][0]
+    assert "host other-machine, pid 4242: no heartbeat within the grace period" in row["reason"]
 
 
 def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) -> None:
