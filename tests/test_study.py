@@ -232,6 +232,23 @@ def test_killed_study_resumes_and_reruns_the_cut_trial(tmp_path: Path) -> None:
     assert entries and all(cache.get(p.parent.name, p.name) is not None for p in entries)
 
 
+def test_a_budget_left_short_by_repeated_errors_is_not_exit_0(
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A study with complete trials, resumed for more where every new trial meets the same
+    error: it stops after three and exits 1 saying so, with n_trials not reached (before: exit 0,
+    as if the budget had been spent)."""
+    out = copy_study(tiny_study, tmp_path, cache=False)
+    (out / "cache").mkdir()
+    (out / "cache" / "lora").write_text("not a folder")
+    assert main(["--space", str(out.parent / "tiny.yaml"), "--out", str(out), "--n-trials", "9"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the study stopped after 6 finished trial(s)" in err[0], err
+    assert "FileExistsError" in err[0]
+    ended = json.loads((out / "report.json").read_text())["ended"]
+    assert ended["why"] == "errors" and ended["states"] == {"complete": 3, "pruned": 0, "fail": 3}
+
+
 def test_a_trial_running_elsewhere_is_waited_for_and_run_again_once_lost(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
