@@ -303,16 +303,20 @@ def open_output(out: Path, storage: str | None) -> tuple[Any, Any, Any, RunRecor
     from autotune.targets import get_target
 
     record = read_record(out)
+    fix = "rerun the study's autotune command to write it again"
     try:
         space = Space.model_validate(record.raw)
+        values = resolve_pass_values(space)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise AutotuneError(
-            f"{out / RUN_FILE}: the recorded space is not valid ({where}: {err['msg']}); rerun the "
-            "study's autotune command to write it again"
+            f"{out / RUN_FILE}: the recorded space is not valid ({where}: {err['msg']}); {fix}"
         ) from None
-    loaded = LoadedSpace(space, record.space_path, record.raw, resolve_pass_values(space))
+    except (KeyError, ValueError) as exc:  # a pass parameter's search values
+        why = exc.args[0] if exc.args else type(exc).__name__
+        raise AutotuneError(f"{out / RUN_FILE}: the recorded space is not valid ({why}); {fix}") from None
+    loaded = LoadedSpace(space, record.space_path, record.raw, values)
     study = open_study(loaded, storage or record.storage, get_target(record.target), create=False)
     return loaded, study, build_report(study, space), record
 
