@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autotune.data_checks import check_labels, check_placeholders, check_utf8
 from autotune.errors import DataError
 
 if TYPE_CHECKING:
@@ -45,6 +46,19 @@ class PromptFormat:
     template: str | None  # "### Text: {phrase}\n### The tone is:\n{tone}"; the label comes last
     chat_user: str | None  # "Classify the tone of: {phrase}" for the chat template
     chat_system: str | None = None
+
+    @classmethod
+    def of(cls, spec: Any) -> PromptFormat:
+        """The format a space's data spec, or an exported task, declares (its columns, template
+        and chat)."""
+        chat = spec.chat
+        return cls(
+            spec.text_column,
+            spec.label_column,
+            spec.template,
+            chat.user if chat else None,
+            chat.system if chat else None,
+        )
 
     def render(self, text: str, tokenizer: Any = None) -> str:
         """The prompt for ``text``, ending exactly where the label starts."""
@@ -109,6 +123,7 @@ def read_rows(path: Path, field: str) -> list[dict[str, Any]]:
     builder = {".json": "json", ".jsonl": "json", ".csv": "csv"}.get(suffix)
     if builder is None:
         raise DataError(f"{field}: {path.name}: unsupported file type {suffix!r}; use .json, .jsonl or .csv")
+    check_utf8(path)  # pyarrow would fail on the row itself, outside the parser
     import datasets
 
     datasets.disable_progress_bars()
@@ -132,6 +147,7 @@ def _examples(
                 f"{path}: no column {missing[0]!r} (columns: {', '.join(rows[0])}); "
                 "set data.text_column / data.label_column"
             )
+        check_placeholders(spec, path, list(rows[0]))
     out = []
     for i, row in enumerate(rows, start=1):
         text, label = row.get(spec.text_column), row.get(spec.label_column)
@@ -325,6 +341,8 @@ def load_task_data(spec: DataSpec, base_dir: Path, task: str = "classification")
     path = (base_dir / spec.path).resolve()
     declared = set(spec.labels) if spec.labels else None
     examples = _examples(read_rows(path, "data.path"), path, spec, declared)
+    if labelled:
+        check_labels((e.label for e in examples), path, task)
     files = _held_out_files(spec, base_dir, declared, path, examples)
     digest = hashlib.sha256(path.read_bytes())
     for p, _ in files.values():
@@ -353,13 +371,7 @@ def load_task_data(spec: DataSpec, base_dir: Path, task: str = "classification")
             search = _stratified(search, spec.max_eval_rows, spec.eval.seed, labelled)
         if len(confirm) > spec.max_eval_rows:
             confirm = _stratified(confirm, spec.max_eval_rows, spec.eval.seed, labelled)
-    prompt = PromptFormat(
-        spec.text_column,
-        spec.label_column,
-        spec.template,
-        spec.chat.user if spec.chat else None,
-        spec.chat.system if spec.chat else None,
-    )
+    prompt = PromptFormat.of(spec)
     shape = json.dumps(
         {
             "spec": spec.model_dump(mode="json", exclude={"path"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -153,6 +154,20 @@ class DataSpec(_Strict):
     confirm: ConfirmSplit = ConfirmSplit()
     max_train_rows: int | None = Field(None, ge=1)
     max_eval_rows: int | None = Field(None, ge=1, description="caps the search and confirm splits")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_distinct(cls, v: list[str] | None) -> list[str] | None:
+        """Each label once, and none empty: a row's label is compared stripped."""
+        for i, label in enumerate(v or ()):
+            if not label.strip():
+                raise ValueError(f"entry {i} (counting from 0) is empty; remove it or write the label's text")
+            if label != label.strip():
+                raise ValueError(f"label {label!r} has surrounding spaces; write it as {label.strip()!r}")
+        twice = sorted(label for label, n in Counter(v or ()).items() if n > 1)
+        if twice:
+            raise ValueError(f"label {twice[0]!r} is listed more than once; list each label once")
+        return v
 
     @model_validator(mode="after")
     def _prompt(self) -> DataSpec:

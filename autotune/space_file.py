@@ -12,10 +12,11 @@ import yaml
 from pydantic import ValidationError
 
 from autotune.errors import AutotuneError, SpaceError
-from autotune.metrics import METRICS
 from autotune.params import FloatRange, SearchValues, parse_values
 from autotune.passes import get_pass
 from autotune.space import Space
+from autotune.space_metrics import check_named_metrics
+from autotune.yaml_bounded import load_yaml
 
 __all__ = [
     "LoadedSpace",
@@ -80,9 +81,9 @@ def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | N
     return None
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, key: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text, f"override {key}")[1]
     except yaml.YAMLError:
         return text
 
@@ -102,7 +103,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(node.get(part, {}), dict):
                 raise SpaceError(f"override {item!r}: {part} is not a mapping")
             node = node.setdefault(part, {})
-        node[parts[-1]] = _parse_scalar(value)
+        node[parts[-1]] = _parse_scalar(value, key.strip())
     return out
 
 
@@ -116,15 +117,7 @@ def _check_chains(space: Space) -> None:
             kind = cls.output_kind
         if kind != "onnx":
             raise ValueError(f"chains.{i}: a chain must end with an ONNX model (add build)")
-    # PyTorch metrics are measured on the fine-tuned, merged model: every chain must make one
-    asked = {o.metric for o in space.objectives} | {c.metric for c in space.constraints}
-    torch_metrics = sorted(m for m in asked if METRICS[m].source == "eval-torch")
-    for i, chain in enumerate(space.chains):
-        if torch_metrics and not any(get_pass(n).output_kind == "hf" for n in chain):
-            raise ValueError(
-                f"chains.{i}: {', '.join(torch_metrics)} is measured in PyTorch on the merged fine-tune, "
-                f"and {' > '.join(chain)} makes none: add a fine-tune and merge, or drop the metric"
-            )
+    check_named_metrics(space)  # a metric some chain never measures would fail its every trial
 
 
 def resolve_pass_values(space: Space) -> dict[str, dict[str, SearchValues]]:
@@ -161,9 +154,10 @@ def load_space(name: str, overrides: list[str] | None = None) -> LoadedSpace:
         text = path.read_text()
     except OSError as exc:
         raise SpaceError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpaceError(f"{path}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8") from None
     try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        node, raw = load_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

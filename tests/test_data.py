@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -300,3 +301,43 @@ def test_csv_and_eval_file(tmp_path: Path) -> None:
     data = load_task_data(spec(train, eval={"path": str(ev)}), tmp_path)
     assert [e.text for e in data.eval] == [r["phrase"] for r in rows(even(5), 100)]
     assert (len(data.train), len(data.confirm)) == (96, 24)  # the confirm split: 0.2 of t.csv
+
+
+def test_a_template_column_the_data_lacks_is_refused(tmp_path: Path) -> None:
+    f = write(tmp_path / "d.jsonl", rows(even(30)))
+    with pytest.raises(DataError) as err:
+        load_task_data(spec(f, template="{speaker} says: {phrase}\n### The tone is:\n{tone}"), tmp_path)
+    assert str(err.value).startswith("data.template names {speaker}, but ")
+    assert f"{f} has no column 'speaker' (columns: phrase, tone)" in str(err.value)
+    chat = DataSpec.model_validate({"path": str(f), "chat": {"user": "{phrase} ({mood})"}})
+    with pytest.raises(DataError, match=r"data\.chat\.user names \{mood\}"):
+        load_task_data(chat, tmp_path)
+    # braces that name no column (a JSON example in the prompt) are the prompt's own text
+    load_task_data(spec(f, template='Answer as {"tone": ...}. {phrase}\n{tone}'), tmp_path)
+
+
+def test_data_of_a_single_label_is_refused(tmp_path: Path) -> None:
+    f = write(tmp_path / "d.jsonl", rows({"joy": 120}))
+    with pytest.raises(DataError, match=rf"{re.escape(str(f))}: every row has the label 'joy'; classif"):
+        load_task_data(spec(f), tmp_path)
+    with pytest.raises(DataError, match="every row has the label 'joy'"):
+        load_task_data(spec(f, labels=["joy", "fear"]), tmp_path)
+    free = DataSpec.model_validate({"path": str(f), "template": "Q: {phrase}\nA: {tone}"})
+    assert len(load_task_data(free, tmp_path, "generation").train) > 0  # answers need no second label
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_invalid_utf8_names_the_file_and_line(tmp_path: Path, suffix: str) -> None:
+    items = rows(even(30))
+    if suffix == ".csv":
+        text = "phrase,tone\n" + "".join(f"{r['phrase']},{r['tone']}\n" for r in items)
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in items)
+    lines = text.encode().splitlines(keepends=True)
+    lines[6] = lines[6].replace(b"phrase", b"phr\xff\xfease", 1)
+    f = tmp_path / f"d{suffix}"
+    f.write_bytes(b"".join(lines))
+    with pytest.raises(DataError) as err:
+        load_task_data(spec(f), tmp_path)
+    where = rf"{re.escape(str(f))} line 7 \(byte \d+\)"
+    assert re.fullmatch(rf"{where}: not valid UTF-8 \(.*\); save the file as UTF-8.*", str(err.value))

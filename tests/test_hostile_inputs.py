@@ -209,3 +209,47 @@ def test_a_pytorch_metric_needs_a_merged_fine_tune(
     raw["objectives"] = [{"metric": "torch_accuracy", "direction": "maximize"}]
     assert main(["validate", str(write_space(tmp_path / "s.yaml", raw))]) == 2
     assert "torch_accuracy is measured in PyTorch on the merged fine-tune" in _one_line_error(capsys)
+
+
+
+def _issue32_space(tmp_path: Path, case: str) -> dict[str, Any]:
+    """The tiny space with one of issue 32's bad inputs (its data written to ``tmp_path``)."""
+    if case == "template column":
+        return tiny_raw(data__template="{speaker}: {phrase}\n{tone}")
+    if case in ("duplicate label", "empty label"):  # the data's four labels, and one more
+        extra = "joy" if case == "duplicate label" else ""
+        return tiny_raw(data__labels=["sadness", "joy", "fear", "surprise", extra])
+    if case == "one label":
+        rows = [json.dumps({"phrase": f"p{i}", "tone": "joy"}) for i in range(120)]
+        (tmp_path / "joy.jsonl").write_text("\n".join(rows) + "\n")
+        return tiny_raw(data__path="joy.jsonl", data__labels=None)
+    if case == "unmeasured metric":
+        return tiny_raw(chains=[["build"]], preference={"metric": "accuracy", "then": "torch_accuracy"})
+    assert case == "invalid UTF-8"
+    rows_ = (REPO / "search_spaces" / "data" / "emotions.jsonl").read_bytes().splitlines()[:9]
+    (tmp_path / "bad.jsonl").write_bytes(b"\n".join([*rows_, b'{"phrase": "\xff\xfe", "tone": "joy"}\n']))
+    return tiny_raw(data__path="bad.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("template column", "data.template names {speaker}"),
+        ("duplicate label", "data.labels: label 'joy' is listed more than once"),
+        ("empty label", "data.labels: entry 4 (counting from 0) is empty"),
+        ("one label", "joy.jsonl: every row has the label 'joy'"),
+        ("unmeasured metric", "preference.then: the preference's then torch_accuracy needs a metric"),
+        ("invalid UTF-8", "bad.jsonl line 10 (byte "),
+    ],
+)
+def test_bad_data_or_space_stops_validate_and_run_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, says: str
+) -> None:
+    """Issue 32: each of these was accepted (exit 0, or every trial failed) or crashed (exit 3)."""
+    space = write_space(tmp_path / "s.yaml", _issue32_space(tmp_path, case))
+    assert main(["validate", str(space)]) == 2
+    assert says in _one_line_error(capsys)
+    out = tmp_path / "out"
+    assert main(["--space", str(space), "--out", str(out), "--quiet"]) == 2
+    assert says in _one_line_error(capsys)
+    assert not (out / "study.db").exists() and not (out / "cache").exists()

@@ -116,3 +116,63 @@ def test_precision_sweep_is_the_older_name_of_build_sweep(tmp_path: Path) -> Non
     new = load_space(str(write_space(tmp_path / "new.yaml", tiny_raw(study__build_sweep=True))))
     assert old.space.study.build_sweep is True and new.space.study.build_sweep is True
     assert load_space(str(write_space(tmp_path / "none.yaml", tiny_raw()))).space.study.build_sweep is False
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        (["sadness", "joy", "fear", "surprise", "joy"], "data.labels: label 'joy' is listed more than once"),
+        (["sadness", "joy", "", "fear", "surprise"], "data.labels: entry 2 (counting from 0) is empty"),
+        (["sadness", "joy", "  ", "fear", "surprise"], "data.labels: entry 2 (counting from 0) is empty"),
+        (["sadness", " joy", "fear", "surprise"], "data.labels: label ' joy' has surrounding spaces"),
+    ],
+)
+def test_labels_are_distinct_and_not_empty(tmp_path: Path, labels: list[str], says: str) -> None:
+    assert says in _error(tmp_path, tiny_raw(data__labels=labels))
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        (  # a constraint on a PyTorch metric, and a chain that makes no merged fine-tune
+            {"constraints": [{"metric": "torch_accuracy", "op": ">=", "value": 0.5}]},
+            "constraints.0: constraint torch_accuracy >= 0.5 needs a metric that chains.1 never measures",
+        ),
+        (
+            {"preference": {"metric": "accuracy", "then": "torch_accuracy"}},
+            "preference.then: the preference's then torch_accuracy needs a metric that chains.1 never",
+        ),
+        (
+            {"preference": {"metric": "torch_accuracy"}},
+            "preference.metric: the preference on torch_accuracy needs a metric that chains.1 never",
+        ),
+    ],
+)
+def test_a_metric_some_chain_never_measures_is_refused(
+    tmp_path: Path, changes: dict[str, object], says: str
+) -> None:
+    raw = tiny_raw(chains=[["lora", "merge", "build"], ["build"]], **changes)
+    msg = _error(tmp_path, raw)
+    assert says in msg and "torch_accuracy is measured in PyTorch on the merged fine-tune" in msg
+    assert "every chain measures: " in msg and "torch_accuracy," not in msg.split("every chain")[1]
+
+
+def test_answer_rate_needs_answers_longer_than_one_token(tmp_path: Path) -> None:
+    raw = tiny_raw(
+        task="generation",
+        data__labels=None,
+        evaluation={"max_new_tokens": 1},
+        objectives=[{"metric": "rouge_l", "direction": "maximize"}],
+        constraints=[{"metric": "answer_tokens_per_s", "op": ">=", "value": 10}],
+        preference={"metric": "rouge_l"},
+    )
+    msg = _error(tmp_path, raw)
+    assert "constraints.0: constraint answer_tokens_per_s >= 10 needs a metric" in msg
+    assert "evaluation.max_new_tokens is 1" in msg
+
+
+def test_a_space_file_not_in_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(SpaceError, match=r"space\.yaml: not valid UTF-8 at byte 9; save the file as UTF-8"):
+        load_space(str(path))
