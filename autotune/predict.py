@@ -3,12 +3,13 @@ of the labels for classification, a generated answer for generation)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autotune.data import PromptFormat
-from autotune.errors import AutotuneError, read_json_file
+from autotune.errors import AutotuneError
 from autotune.export import TASK_FILE
+from autotune.exported_task import ExportedTask, context_length, read_exported_task
 from autotune.targets import get_target
 from autotune.task_kinds import get_task_kind
 
@@ -29,38 +30,54 @@ def predict(
         raise AutotuneError(
             f"--model {model_dir}: not an exported model (no {TASK_FILE}); use `autotune export`"
         )
-    task = read_json_file(task_file, "the exported task", "export the trial again (autotune export)")
-    if not isinstance(task, dict):
-        raise AutotuneError(f"{task_file}: the exported task is not a JSON object; export the trial again")
-    try:  # task.json of earlier versions has no "task": they were all classification
-        kind = get_task_kind(str(task.get("task", "classification")))
-    except ValueError as exc:
-        raise AutotuneError(f"{task_file}: {exc}; export the trial again with this version") from None
-    if kind.labelled and not isinstance(task.get("labels"), list):
-        raise AutotuneError(f"{task_file}: the exported task has no labels; export the trial again")
-    if method is not None:
-        task = {**task, "label_scoring": method}
-    chat = task.get("chat") or {}
-    try:
-        fmt = PromptFormat(
-            str(task["text_column"]),
-            str(task["label_column"]),
-            task.get("template"),
-            chat.get("user"),
-            chat.get("system"),
-        )
-    except (KeyError, AttributeError):
-        raise AutotuneError(
-            f"{task_file}: the exported task has no prompt format; export the trial again"
-        ) from None
+    task = read_exported_task(task_file)
+    kind = get_task_kind(task.task)
+    fmt = PromptFormat.of(task)
     tokenizer = None
     if fmt.chat_user:
         from autotune.models import load_tokenizer
 
         tokenizer = load_tokenizer(str(model_dir))
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    target = get_target(str(provider or task.get("provider") or "cpu"))
+    _check_context(model_dir, phrases, prompts, task)
+    target = get_target(str(provider or task.provider or "cpu"))
+    settings = task.model_dump() | ({"label_scoring": method} if method is not None else {})
     try:
-        return kind.predict(ModelArtifact(model_dir, "onnx-genai", target.placement()), prompts, task)
+        return kind.predict(ModelArtifact(model_dir, "onnx-genai", target.placement()), prompts, settings)
     except EvaluatorError as exc:
         raise AutotuneError(str(exc)) from None
+
+
+def _token_counter(model_dir: Path) -> Callable[[str], int] | None:
+    """Tokens in a text by the folder's tokenizer.json (what ORT GenAI reads; the tokenizers
+    library loads it at once, where transformers takes seconds); None without one."""
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    except Exception:  # no tokenizer.json, or one it cannot read: the runtime says why
+        return None
+    return lambda text: len(tokenizer.encode(text).ids)
+
+
+def _check_context(
+    model_dir: Path, phrases: Sequence[str], prompts: Sequence[str], task: ExportedTask
+) -> None:
+    """Each prompt with what follows it (the longest label and EOS, or the answer's cap) fits the
+    model's context (the rule of ``preflight.check_context``); an AutotuneError otherwise."""
+    limit, count = context_length(model_dir), _token_counter(model_dir)
+    if limit is None or count is None:
+        return
+    for phrase, prompt in zip(phrases, prompts, strict=True):
+        own = count(prompt)
+        if get_task_kind(task.task).labelled:
+            total = max(count(prompt + label) for label in task.labels or ()) + 1
+            after = "its longest label and EOS"
+        else:
+            total, after = own + task.max_new_tokens, f"the answer's {task.max_new_tokens} (max_new_tokens)"
+        if total > limit:
+            shown = phrase if len(phrase) <= 40 else phrase[:37] + "..."
+            raise AutotuneError(
+                f"the phrase {shown!r} takes {own} tokens in its prompt, {total} with {after}; the "
+                f"model's context is {limit} tokens: shorten the phrase"
+            )
