@@ -98,67 +98,10 @@ class _OneTrialPerFineTune:
         return list(self._get_trials(deepcopy=deepcopy, states=states))
 
 
-class SweepAwareSampler(optuna.samplers.BaseSampler):
-    """Delegates to ``inner``; fine-tune parameters are sampled on one trial per fine-tune."""
+class _Delegating(optuna.samplers.BaseSampler):
+    """A sampler that hands every call to ``inner``; subclasses change one of them."""
 
-    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
-        self.inner = inner
-        self._fine_tune = _fine_tune_passes()
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self.inner.infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.inner.sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        view: Any = study
-        if _is_fine_tune_param(param_name, self._fine_tune):
-            view = _OneTrialPerFineTune(study)
-        return self.inner.sample_independent(view, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.inner.before_trial(study, trial)
-
-    def after_trial(
-        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        self.inner.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.inner.reseed_rng()
-
-
-def trial_seed(seed: int | None, number: int) -> int | None:
-    """The seed of trial ``number`` of a study seeded with ``seed`` (None: unseeded)."""
-    if seed is None:
-        return None
-    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "big")
-
-
-class PerTrialSeed(optuna.samplers.BaseSampler):
-    """A sampler made afresh for each trial from ``make(trial_seed(seed, trial.number))``: what a
-    trial draws depends on the study's seed, its number and the trials before it, not on which
-    worker asks it. Optuna's samplers keep nothing between trials but their random state (what
-    they learn lives in the storage), so nothing else changes."""
-
-    def __init__(self, make: Callable[[int | None], optuna.samplers.BaseSampler], seed: int | None) -> None:
-        self._make, self._seed = make, seed
-        self.inner = make(seed)
-
-    @property
-    def exhausted(self) -> bool:  # GridSampler's: every combination has run
-        return bool(getattr(self.inner, "exhausted", False))
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.inner = self._make(trial_seed(self._seed, trial.number))
-        self.inner.before_trial(study, trial)
+    inner: optuna.samplers.BaseSampler
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -175,6 +118,9 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
     ) -> Any:
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
     def after_trial(
         self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
@@ -182,6 +128,48 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
 
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
+
+
+class SweepAwareSampler(_Delegating):
+    """Delegates to ``inner``; fine-tune parameters are sampled on one trial per fine-tune."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self._fine_tune = _fine_tune_passes()
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        view: Any = study
+        if _is_fine_tune_param(param_name, self._fine_tune):
+            view = _OneTrialPerFineTune(study)
+        return self.inner.sample_independent(view, trial, param_name, param_distribution)
+
+
+def trial_seed(seed: int | None, number: int) -> int | None:
+    """The seed of trial ``number`` of a study seeded with ``seed`` (None: unseeded)."""
+    if seed is None:
+        return None
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "big")
+
+
+class PerTrialSeed(_Delegating):
+    """A sampler made afresh for each trial from ``make(trial_seed(seed, trial.number))``: what a
+    trial draws depends on the study's seed, its number and the trials before it, not on which
+    worker asks it. Optuna's samplers keep nothing between trials but their random state (what
+    they learn lives in the storage), so nothing else changes."""
+
+    def __init__(self, make: Callable[[int | None], optuna.samplers.BaseSampler], seed: int | None) -> None:
+        self._make, self._seed = make, seed
+        self.inner = make(seed)
+
+    @property
+    def exhausted(self) -> bool:  # GridSampler's: every combination has run
+        return bool(getattr(self.inner, "exhausted", False))
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner = self._make(trial_seed(self._seed, trial.number))
+        self.inner.before_trial(study, trial)
 
 
 def _seeded(space: Space, seed: int | None) -> optuna.samplers.BaseSampler:

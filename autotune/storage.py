@@ -208,7 +208,6 @@ def fail_lost_trials(study: optuna.Study, max_retry: int = Heartbeat().max_retry
     Called between trials: this process runs none of them."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     storage = study._storage
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -226,6 +225,9 @@ def fail_lost_trials(study: optuna.Study, max_retry: int = Heartbeat().max_retry
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry(study, failed)
+    with warnings.catch_warnings():  # the rest: those whose heartbeat lapsed
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 

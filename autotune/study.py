@@ -75,6 +75,13 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
         trial.set_user_attr(key, value)
     trial.set_user_attr("metrics", outcome.metrics)
     if outcome.state == "complete":
+        named = [o.metric for o in space.objectives] + [c.metric for c in space.constraints]
+        if missing := sorted({m for m in named if outcome.metrics.get(m) is None}):
+            raise ValueError(
+                f"{', '.join(missing)} not measured for this trial (decode_passes_per_s is not where "
+                "every label is scored in the prompt's own pass); the space's objectives and "
+                "constraints should name metrics every trial measures"
+            )
         for c in space.constraints:
             trial.set_constraint(str(c), c.violation(float(outcome.metrics[c.metric])))
         study.tell(trial, [float(outcome.metrics[o.metric]) for o in space.objectives])

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,26 +152,6 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> None:
         if marker in line:
             return
     raise AssertionError(f"{marker!r} never printed:\n{''.join(seen[-20:])}")
-
-
-def wait_until_lost(url: str, study: str, grace: float, timeout: float = 60.0) -> None:
-    """Poll the storage until a RUNNING trial's heartbeat is older than ``grace`` seconds (what a
-    worker checks before it asks), or no trial is RUNNING any more (a live worker failed it):
-    instead of sleeping for a guessed time."""
-    import optuna
-
-    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=grace)
-    try:
-        study_id = storage.get_study_id_from_name(study)
-        deadline = time.monotonic() + timeout
-        while not storage._get_stale_trial_ids(study_id):
-            states = [t.state for t in storage.get_all_trials(study_id, deepcopy=False)]
-            if optuna.trial.TrialState.RUNNING not in states:
-                return
-            assert time.monotonic() < deadline, "the killed worker's heartbeat never lapsed"
-            time.sleep(0.1)
-    finally:
-        storage.engine.dispose()
 
 
 # Fixtures that build a model or run a study: a test that uses one, even through another

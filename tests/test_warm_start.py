@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml
 
 from autotune.cli import main
 from autotune.report import Report
@@ -87,7 +88,9 @@ def test_a_new_study_starts_from_the_old_front(
     front = old["front"] or [old["winner"]]
     old_params = {r["number"]: r["params"] for r in old["rows"]}
     # the same task under a changed latency constraint, reusing the old study's cache
-    raw = tiny_raw(study__build_sweep=False)
+    # the old study's seed: it is the fine-tune's training seed, part of its cache key
+    seed = yaml.safe_load((tiny_study.parent / "tiny.yaml").read_text())["study"]["seed"]
+    raw = tiny_raw(study__build_sweep=False, study__seed=seed)
     raw["constraints"][1]["value"] = 1500
     space = write_space(tmp_path / "changed.yaml", raw)
     out = tmp_path / "new"
