@@ -15,6 +15,7 @@ import yaml
 
 from autotune.cache import Cache, library_versions
 from autotune.errors import AutotuneError
+from autotune.files import write_whole
 from autotune.report import Report, TrialRow
 from autotune.space_file import LoadedSpace
 from autotune.task_kinds import TaskKind, get_task_kind
@@ -228,9 +229,7 @@ def export_trials(
             report.target,
             loaded.space.study.seed,
         )
-        tmp = config.with_name(f".{config.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(cfg, indent=2))
-        os.replace(tmp, config)
+        write_whole(config, json.dumps(cfg, indent=2))
         paths.append(config)
     return paths
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.convergence import ENDED_ATTR, REPEATED_ERRORS
+from autotune.files import write_whole
 from autotune.space import Constraint, Space
 from autotune.storage import lost_reason, retried_numbers
 from autotune.task_kinds import get_task_kind
@@ -205,15 +207,12 @@ def build_report(study: optuna.Study, space: Space) -> Report:
 def write_report(report: Report, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     data = asdict(report)
-    tmp = out_dir / ".report.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(out_dir / "report.json")
+    write_whole(out_dir / "report.json", json.dumps(data, indent=1, default=str))
     metric_keys = sorted({k for r in report.rows for k in r.metrics})
     param_keys = sorted({k for r in report.rows for k in r.params})
     step_names = list(dict.fromkeys(s["name"] for r in report.rows for s in r.steps))
     builds = any(r.build for r in report.rows)
-    tmp = out_dir / ".trials.csv.tmp"
-    with tmp.open("w", newline="") as f:
+    with io.StringIO(newline="") as f:
         w = csv.writer(f)
         w.writerow(
             [
@@ -249,7 +248,7 @@ def write_report(report: Report, out_dir: Path) -> None:
                     r.reason or "",
                 ]
             )
-    tmp.replace(out_dir / "trials.csv")
+        write_whole(out_dir / "trials.csv", f.getvalue())
 
 
 def _fmt(v: Any) -> str:

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from autotune.cache import library_versions
+from autotune.files import write_whole
 from autotune.metrics import METRICS
 from autotune.report import Report, TrialRow
 from autotune.space import Space
@@ -454,7 +455,5 @@ def write_html_report(report: Report, study: optuna.Study, space: Space, out_dir
         f"<script>{_SORT_JS}</script></body></html>"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out_dir / "report.html")
+    write_whole(out_dir / "report.html", page)
     return out_dir / "report.html"

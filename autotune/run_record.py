@@ -10,12 +10,12 @@ cache) are recorded relative to it, so a copied or moved folder reads its own fi
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autotune.errors import AutotuneError, read_json_file
+from autotune.files import write_whole
 from autotune.storage import local_file
 
 __all__ = ["RUN_FILE", "RunRecord", "absolute_storage", "claim_folder", "read_record", "write_record"]
@@ -67,8 +67,7 @@ def _resolved_storage(url: str, out: Path) -> str:
 
 def write_record(out: Path, raw: dict[str, Any], space_path: Path, storage: str, target: str,
                  cache: Path, study: str) -> None:  # fmt: skip
-    """Write ``out``/run.json whole or not at all (a unique temporary file, one rename)."""
-    tmp = out / f".{RUN_FILE}.tmp-{os.getpid()}"
+    """Write ``out``/run.json whole or not at all."""
     record = {
         "space_path": str(space_path),
         "raw": raw,
@@ -77,8 +76,7 @@ def write_record(out: Path, raw: dict[str, Any], space_path: Path, storage: str,
         "cache": _inside(cache, out) or str(cache.resolve()),
         "study": study,
     }
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out / RUN_FILE)
+    write_whole(out / RUN_FILE, json.dumps(record, indent=1))
 
 
 def read_record(out: Path) -> RunRecord:

@@ -62,6 +62,30 @@ def test_winner_is_the_fastest_within_tolerance(tmp_path: Path) -> None:
     ) == 5
 
 
+def test_two_processes_writing_one_folders_report_leave_it_whole(tmp_path: Path) -> None:
+    """Workers that share an output folder (two started together) write its report at the same
+    moments: each writes its own temporary files, so none fails on the other's and the files
+    left are whole (before, both used .report.json.tmp and one ended with FileNotFoundError)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    space = Space.model_validate(tiny_raw())
+    runs = [{"accuracy": 0.9, "latency_p90_ms": 40.0 + i, "size_mb": 90.0} for i in range(40)]
+    report = build_report(_study(space, runs), space)
+    start = threading.Barrier(2)
+
+    def write(_: int) -> None:
+        start.wait()
+        for _ in range(30):
+            write_report(report, tmp_path)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))  # re-raises a writer's error
+    assert len(json.loads((tmp_path / "report.json").read_text())["rows"]) == 40
+    assert len((tmp_path / "trials.csv").read_text().splitlines()) == 41
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "trials.csv"]  # no leftovers
+
+
 def constrained_space(accuracy: float, p90_ms: float) -> Space:
     """The tiny space with the constraints accuracy >= ``accuracy`` and p90 <= ``p90_ms``."""
     return Space.model_validate(
