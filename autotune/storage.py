@@ -148,9 +148,11 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
         except KeyError:
             raise AutotuneError(f"storage {storage}: no study named {name!r}") from None
         except Exception as exc:
-            # Workers starting together on an empty PostgreSQL database race to create Optuna's
-            # tables; the loser gets a unique violation and finds the tables on a second try.
-            if type(exc).__name__ == "IntegrityError" and attempt < 4:
+            # Workers starting together on an empty database race to create Optuna's tables (or
+            # the study); the loser gets a unique violation (PostgreSQL) or "table ... already
+            # exists" (SQLite) and finds them on a second try.
+            racing = type(exc).__name__ == "IntegrityError" or "already exists" in str(exc)
+            if racing and attempt < 4:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             if "OperationalError" in type(exc).__name__ or "sqlalchemy" in type(exc).__module__:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,38 @@ def test_commands_that_read_a_study_create_no_storage(
             err = capsys.readouterr().err.strip()
             assert len(err.splitlines()) == 1 and "does not exist" in err, err
             assert not missing.exists() and not (tmp_path / "w").exists()
+
+
+def _open_at(storage: str, space: Path, start: Any, failures: Any) -> None:
+    from autotune.space_file import load_space
+    from autotune.storage import open_study
+    from autotune.targets import get_target
+
+    loaded = load_space(str(space), [])
+    start.wait()
+    try:
+        open_study(loaded, storage, get_target("cpu"))
+    except Exception as exc:
+        failures.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_starting_together_on_a_new_sqlite_file_both_open_the_study(tmp_path: Path) -> None:
+    """Two runs started together with one new output folder both create Optuna's tables in its
+    new study.db; the one that loses the race opens what the other made (before, it ended with
+    "table alembic_version already exists")."""
+    import multiprocessing
+
+    from tests.conftest import tiny_raw, write_space
+
+    space = write_space(tmp_path / "s.yaml", tiny_raw())
+    ctx = multiprocessing.get_context("fork")
+    failures = ctx.Queue()
+    for i in range(4):
+        storage, start = f"sqlite:///{tmp_path / f'study{i}.db'}", ctx.Barrier(2)
+        procs = [ctx.Process(target=_open_at, args=(storage, space, start, failures)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0]
+    assert failures.empty(), failures.get()
