@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from autotune.cli import main
+from autotune.run_record import read_record
 from tests.conftest import REPO, call_main, tiny_raw
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -240,6 +241,8 @@ def test_cut_and_rewritten_records(
         shutil.copytree(source, copy_, ignore=shutil.ignore_patterns("cache"))
         if kind == "study":
             (copy_ / "cache").symlink_to(tiny_study / "cache")
+            # the copy's run record names the copy's own storage: damage to it is what is read
+            assert read_record(copy_).storage == f"sqlite:///{copy_.resolve() / 'study.db'}"
         f = copy_ / name
         body = f.read_bytes()
         if name.endswith(".json") and rng.random() < 0.6:
