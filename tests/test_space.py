@@ -171,6 +171,19 @@ def test_answer_rate_needs_answers_longer_than_one_token(tmp_path: Path) -> None
     assert "evaluation.max_new_tokens is 1" in msg
 
 
+def test_a_decode_rate_the_cpu_label_scorer_never_measures_is_refused(tmp_path: Path) -> None:
+    """On the CPU every label of a built model is scored in the prompt's own pass: no decode pass
+    to count, so a constraint on decode_passes_per_s would fail each such trial (before: accepted,
+    then every trial of the tiny space failed with KeyError). A chain through ORT's int8
+    quantizer is decoded, and keeps it."""
+    rate = [{"metric": "decode_passes_per_s", "op": ">=", "value": 10}]
+    msg = _error(tmp_path, tiny_raw(constraints=rate))
+    assert "constraints.0: constraint decode_passes_per_s >= 10 needs a metric that chains.0 never" in msg
+    assert "scored in the prompt's own forward pass" in msg and "latency_p90_ms" in msg
+    quantized = tiny_raw(constraints=rate, chains=[["lora", "merge", "build", "quantize"]])
+    load_space(str(write_space(tmp_path / "q.yaml", quantized)))
+
+
 def test_a_space_file_not_in_utf8_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "space.yaml"
     path.write_bytes(b"name: caf\xe9\n")
