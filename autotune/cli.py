@@ -113,9 +113,8 @@ def _run_parser() -> argparse.ArgumentParser:
 def _cmd_run(argv: list[str]) -> int:
     from autotune.boundary import log_to, writable_folder
     from autotune.progress import plain_console
-    from autotune.run_record import absolute_storage
     from autotune.space_file import load_space
-    from autotune.storage import default_storage
+    from autotune.storage import absolute_storage, default_storage
     from autotune.study import pick_target
 
     parser = _run_parser()

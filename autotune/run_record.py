@@ -18,7 +18,7 @@ from autotune.errors import AutotuneError, read_json_file
 from autotune.files import write_whole
 from autotune.storage import local_file
 
-__all__ = ["RUN_FILE", "RunRecord", "absolute_storage", "claim_folder", "read_record", "write_record"]
+__all__ = ["RUN_FILE", "RunRecord", "claim_folder", "read_record", "write_record"]
 
 RUN_FILE = "run.json"
 _FIX = "rerun the study's autotune command to write it again"
@@ -34,15 +34,6 @@ class RunRecord:
     target: str
     cache: Path | None
     study: str  # the study's name in its storage
-
-
-def absolute_storage(url: str) -> str:
-    """``url`` with a SQLite or journal file's path made absolute (relative to the working folder,
-    as the user meant it)."""
-    file = local_file(url)
-    if file is None or file.is_absolute():
-        return url
-    return url[: len(url) - len(str(file))] + str(file.resolve())
 
 
 def _inside(path: Path, folder: Path) -> str | None:

@@ -38,6 +38,7 @@ __all__ = [
     "INTERRUPTED",
     "JOURNAL",
     "SPENT_PREFIX",
+    "absolute_storage",
     "budget_spent",
     "counted_trials",
     "default_storage",
@@ -88,6 +89,15 @@ def local_file(url: str) -> Path | None:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         return Path(url[len("sqlite:///") :])
     return None
+
+
+def absolute_storage(url: str) -> str:
+    """``url`` with a SQLite or journal file's path made absolute (relative to the working folder,
+    as the user meant it): what a run records and other runs compare."""
+    file = local_file(url)
+    if file is None or file.is_absolute():
+        return url
+    return url[: len(url) - len(str(file))] + str(file.resolve())
 
 
 def make_storage(url: str, beat: Heartbeat | None = None, *, create: bool = True) -> BaseStorage:

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.errors import AutotuneError
 from autotune.space import Space
 from autotune.space_file import LoadedSpace, resolve_pass_values
-from autotune.storage import JOURNAL, budget_spent, make_storage, retried_numbers
+from autotune.storage import JOURNAL, absolute_storage, budget_spent, make_storage, retried_numbers
 from autotune.targets import Target, get_target
 
 __all__ = ["WorkerJob", "cmd_status", "join", "load_shared_study", "workers_seen"]
@@ -95,17 +95,18 @@ def join(argv: list[str]) -> WorkerJob:
 
     out = writable_folder("--out", args.out or Path("autotune-out") / args.study)
     cache = None if args.cache is None else writable_folder("--cache", args.cache)
-    study, loaded, target = load_shared_study(args.storage, args.study)
-    _refuse_remote_sqlite(args.storage, study)
+    storage = absolute_storage(args.storage)  # as `autotune --storage` records it
+    study, loaded, target = load_shared_study(storage, args.study)
+    _refuse_remote_sqlite(storage, study)
     if not loaded.base_dir.is_dir():
         raise AutotuneError(
             f"study {args.study!r} was made from {loaded.path}, which this machine lacks (its data paths "
             "are relative to it): copy the space's folder to the same path, or run autotune --space "
-            f"FILE --storage {args.storage} with the same space"
+            f"FILE --storage {storage} with the same space"
         )
     if lacks := target.missing():
         raise AutotuneError(f"study {args.study!r} runs on {target.name}; this machine lacks it: {lacks}")
-    return WorkerJob(loaded, target, out, args.storage, cache, args.quiet)
+    return WorkerJob(loaded, target, out, storage, cache, args.quiet)
 
 
 def workers_seen(trials: list[FrozenTrial]) -> list[dict[str, Any]]:

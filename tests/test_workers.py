@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_another_machine_reports_and_exports_from_the_shared_store(
-    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the tiny study's space and data beside it; the shared cache starts as a copy of its cache, so
     # the trials' fine-tunes and builds are cache hits (what this test checks starts after them)
@@ -31,6 +31,10 @@ def test_another_machine_reports_and_exports_from_the_shared_store(
     assert main(["worker", "--storage", journal, "--study", "tiny-cpu", "--out", str(b), "--quiet"]) == 0
     rows = [json.loads((m / "report.json").read_text())["rows"] for m in (a, b)]
     assert rows[0] == rows[1] and len(rows[0]) == 2
+    # the same worker again, its journal named relative to where it is started: the same study
+    monkeypatch.chdir(tmp_path)
+    again = ["worker", "--storage", "journal:study.log", "--study", "tiny-cpu", "--out", str(b), "--quiet"]
+    assert main(again) == 0
     capsys.readouterr()
     assert main(["status", "--storage", journal, "--study", "tiny-cpu"]) == 0
     status = capsys.readouterr().out
