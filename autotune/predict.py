@@ -39,7 +39,7 @@ def predict(
 
         tokenizer = load_tokenizer(str(model_dir))
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    _check_context(model_dir, phrases, prompts, task)
+    _check_context(model_dir, phrases, prompts, task, labelled=kind.labelled)
     target = get_target(str(provider or task.provider or "cpu"))
     settings = task.model_dump() | ({"label_scoring": method} if method is not None else {})
     try:
@@ -61,7 +61,7 @@ def _token_counter(model_dir: Path) -> Callable[[str], int] | None:
 
 
 def _check_context(
-    model_dir: Path, phrases: Sequence[str], prompts: Sequence[str], task: ExportedTask
+    model_dir: Path, phrases: Sequence[str], prompts: Sequence[str], task: ExportedTask, *, labelled: bool
 ) -> None:
     """Each prompt with what follows it (the longest label and EOS, or the answer's cap) fits the
     model's context (the rule of ``preflight.check_context``); an AutotuneError otherwise."""
@@ -70,7 +70,7 @@ def _check_context(
         return
     for phrase, prompt in zip(phrases, prompts, strict=True):
         own = count(prompt)
-        if get_task_kind(task.task).labelled:
+        if labelled:
             total = max(count(prompt + label) for label in task.labels or ()) + 1
             after = "its longest label and EOS"
         else:

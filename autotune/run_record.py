@@ -16,7 +16,7 @@ from typing import Any
 
 from autotune.errors import AutotuneError, read_json_file
 from autotune.files import write_whole
-from autotune.storage import local_file
+from autotune.storage import absolute_storage, relative_storage
 
 __all__ = ["RUN_FILE", "RunRecord", "claim_folder", "read_record", "write_record"]
 
@@ -43,26 +43,13 @@ def _inside(path: Path, folder: Path) -> str | None:
         return None
 
 
-def _portable_storage(url: str, out: Path) -> str:
-    file = local_file(url)
-    rel = None if file is None else _inside(file, out)
-    return url if file is None or rel is None else url[: len(url) - len(str(file))] + rel
-
-
-def _resolved_storage(url: str, out: Path) -> str:
-    file = local_file(url)
-    if file is None or file.is_absolute():
-        return url
-    return url[: len(url) - len(str(file))] + str((out / file).resolve())
-
-
 def write_record(out: Path, raw: dict[str, Any], space_path: Path, storage: str, target: str,
                  cache: Path, study: str) -> None:  # fmt: skip
     """Write ``out``/run.json whole or not at all."""
     record = {
         "space_path": str(space_path),
         "raw": raw,
-        "storage": _portable_storage(storage, out),
+        "storage": relative_storage(storage, out),
         "target": target,
         "cache": _inside(cache, out) or str(cache.resolve()),
         "study": study,
@@ -94,7 +81,7 @@ def read_record(out: Path) -> RunRecord:
     return RunRecord(
         raw=raw,
         space_path=Path(info["space_path"]),
-        storage=_resolved_storage(info["storage"], out),
+        storage=absolute_storage(info["storage"], out),
         target=info["target"],
         cache=(out / cache).resolve() if isinstance(cache, str) else None,
         study=study,

@@ -18,8 +18,10 @@ import hashlib
 import json
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -38,19 +40,20 @@ __all__ = [
     "INTERRUPTED",
     "JOURNAL",
     "SPENT_PREFIX",
+    "TrialTally",
     "absolute_storage",
     "budget_spent",
-    "counted_trials",
     "default_storage",
     "fail_lost_trials",
-    "finished_trials",
     "heartbeat",
     "local_file",
     "lost_reason",
     "make_storage",
     "open_study",
+    "relative_storage",
     "retried_numbers",
     "study_name",
+    "trial_tally",
 ]
 
 JOURNAL = "journal:"  # a storage URL prefix: an Optuna journal file, no database
@@ -91,13 +94,29 @@ def local_file(url: str) -> Path | None:
     return None
 
 
-def absolute_storage(url: str) -> str:
-    """``url`` with a SQLite or journal file's path made absolute (relative to the working folder,
-    as the user meant it): what a run records and other runs compare."""
+def _with_file(url: str, file: str) -> str:
+    return (JOURNAL if url.startswith(JOURNAL) else "sqlite:///") + file
+
+
+def absolute_storage(url: str, base: Path | None = None) -> str:
+    """``url`` with a relative SQLite or journal file's path made absolute against ``base`` (the
+    working folder, as the user meant it, when None): what runs record and compare."""
     file = local_file(url)
     if file is None or file.is_absolute():
         return url
-    return url[: len(url) - len(str(file))] + str(file.resolve())
+    return _with_file(url, str(((base or Path.cwd()) / file).resolve()))
+
+
+def relative_storage(url: str, folder: Path) -> str:
+    """``url`` with its SQLite or journal file's path relative to ``folder`` when the file lies
+    in it (``absolute_storage(url, folder)`` turns it back)."""
+    file = local_file(url)
+    if file is None:
+        return url
+    try:
+        return _with_file(url, str(file.resolve().relative_to(folder.resolve())))
+    except ValueError:  # outside the folder
+        return url
 
 
 def make_storage(url: str, beat: Heartbeat | None = None, *, create: bool = True) -> BaseStorage:
@@ -218,29 +237,24 @@ def fail_lost_trials(study: optuna.Study, max_retry: int = Heartbeat().max_retry
     those whose process is certainly gone (autotune.liveness) at once, and those whose worker
     stopped beating for the grace period, on any machine (Optuna's ``fail_stale_trials``).
     Called between trials: this process runs none of them."""
-    with warnings.catch_warnings():
+    storage = study._storage
+    with warnings.catch_warnings():  # the retry callback and fail_stale_trials are experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-    storage = study._storage
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_gone(t.user_attrs):
-            continue
-        lost = f"process {t.user_attrs['pid']} on {t.user_attrs.get('host')} is gone"
-        try:
-            storage.set_trial_user_attr(t._trial_id, LOST, lost)
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not is_gone(t.user_attrs):
                 continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker failed it first (and queued it again)
-        failed = copy.deepcopy(storage.get_trial(t._trial_id))
-        failed.user_attrs = {k: v for k, v in failed.user_attrs.items() if k != LOST}  # not the rerun's
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            lost = f"process {t.user_attrs['pid']} on {t.user_attrs.get('host')} is gone"
+            try:
+                storage.set_trial_user_attr(t._trial_id, LOST, lost)
+                if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker failed it first (and queued it again)
+            failed = copy.deepcopy(storage.get_trial(t._trial_id))
+            failed.user_attrs = {k: v for k, v in failed.user_attrs.items() if k != LOST}  # not the rerun's
             retry(study, failed)
-    with warnings.catch_warnings():  # the rest: those whose heartbeat lapsed
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
+        optuna.storages.fail_stale_trials(study)  # the rest: those whose heartbeat lapsed
 
 
 def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
@@ -260,29 +274,37 @@ def lost_reason(trial: FrozenTrial, retried: set[int]) -> str | None:
     return f"worker lost ({seen}); {rerun}"
 
 
-def _counted(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that count towards n_trials: finished or running, not those cut by an interruption
-    nor those lost with their worker and queued again (their rerun counts)."""
+@dataclass(frozen=True)
+class TrialTally:
+    """The trials that count towards n_trials, by state: not those cut by an interruption nor
+    those lost with their worker and queued again (their rerun counts)."""
+
+    complete: int = 0
+    pruned: int = 0
+    fail: int = 0
+    running: int = 0
+
+    @property
+    def finished(self) -> int:
+        """A study ends once these reach n_trials, not while a counted trial still runs."""
+        return self.complete + self.pruned + self.fail
+
+    @property
+    def counted(self) -> int:
+        """No new trial is asked once these (running ones included) reach n_trials."""
+        return self.finished + self.running
+
+    def states(self) -> dict[str, int]:
+        return {"complete": self.complete, "pruned": self.pruned, "fail": self.fail}
+
+
+def trial_tally(study: optuna.Study) -> TrialTally:
+    """The study's counted trials by state, read in one pass."""
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
-    return [
-        t
+    counts = Counter(
+        t.state.name.lower()
         for t in trials
         if t.state != TrialState.WAITING and not t.user_attrs.get(INTERRUPTED) and t.number not in retried
-    ]
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """How many trials count towards n_trials, running ones included (no new trial is asked
-    beyond n_trials)."""
-    return len(_counted(study))
-
-
-def finished_trials(study: optuna.Study) -> dict[str, int]:
-    """The counted trials that have finished, by state (complete, pruned, fail): a study ends
-    once their sum reaches n_trials, not while one still runs."""
-    out = {"complete": 0, "pruned": 0, "fail": 0}
-    for t in _counted(study):
-        if t.state.is_finished():
-            out[t.state.name.lower()] += 1
-    return out
+    )
+    return TrialTally(counts["complete"], counts["pruned"], counts["fail"], counts["running"])

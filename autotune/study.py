@@ -30,12 +30,11 @@ from autotune.storage import (
     INTERRUPTED,
     SPENT_PREFIX,
     budget_spent,
-    counted_trials,
     default_storage,
     fail_lost_trials,
-    finished_trials,
     heartbeat,
     open_study,
+    trial_tally,
 )
 from autotune.targets import TARGETS, Target, get_target
 from autotune.task_kinds import PerExample
@@ -78,8 +77,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, space: Space, outcome: Trial
         named = [o.metric for o in space.objectives] + [c.metric for c in space.constraints]
         if missing := sorted({m for m in named if outcome.metrics.get(m) is None}):
             raise ValueError(
-                f"{', '.join(missing)} not measured for this trial (decode_passes_per_s is not where "
-                "every label is scored in the prompt's own pass); the space's objectives and "
+                f"{', '.join(missing)} not measured for this trial; the space's objectives and "
                 "constraints should name metrics every trial measures"
             )
         for c in space.constraints:
@@ -131,7 +129,7 @@ def run_study(
         return runner
 
     new = 0
-    if _finished(study) < space.study.n_trials:
+    if trial_tally(study).finished < space.study.n_trials:
         new, interrupted, fatal = _loop(study, loaded, target, get_runner(), reporter, start)
         if interrupted or fatal:
             return StudyRun(study, target, time.perf_counter() - start, new, interrupted, fatal)
@@ -167,14 +165,19 @@ def _loop(
     space = loaded.space
     varying = searched_names(loaded)
     shown = _shown(space)
-    reporter.study_started(counted_trials(study), space.study.n_trials)
+    reporter.study_started(trial_tally(study).counted, space.study.n_trials)
     new = errors = 0
     last_error = ""
     run_key = f"{SPENT_PREFIX}{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
     ending: Ending = "n_trials"
     told: list[int] = []  # the stop rule was met with trials still queued (said once)
     waited: set[int] = set()  # other workers' running trials this run has said it waits for
-    while _finished(study) < space.study.n_trials:
+    while True:
+        # a worker lost on any machine: its trial is failed and queued again
+        fail_lost_trials(study, space.study.heartbeat.max_retry)
+        tally = trial_tally(study)
+        if tally.finished >= space.study.n_trials:
+            break
         if getattr(study.sampler, "exhausted", False):
             reporter.message("every combination of the grid has run: no new trial")
             ending = "grid"
@@ -187,9 +190,7 @@ def _loop(
             )
             ending = "timeout"
             break
-        # a worker lost on any machine: its trial is failed and queued again
-        fail_lost_trials(study, space.study.heartbeat.max_retry)
-        if counted_trials(study) >= space.study.n_trials:  # the last trials run elsewhere
+        if tally.counted >= space.study.n_trials:  # the last trials run elsewhere
             _wait_for_others(study, space, reporter, waited)
             continue
         if space.study.stop and _converged(study, space, reporter, told):
@@ -256,10 +257,6 @@ def _loop(
 
 # How often a run whose last trials run on other workers looks at them again.
 WAIT_POLL_S = 1.0
-
-
-def _finished(study: optuna.Study) -> int:
-    return sum(finished_trials(study).values())
 
 
 def _wait_for_others(study: optuna.Study, space: Space, reporter: Reporter, waited: set[int]) -> None:
@@ -347,13 +344,13 @@ def _converged(study: optuna.Study, space: Space, reporter: Reporter, told: list
 def _record_ending(study: optuna.Study, space: Space, ending: Ending, reason: str | None = None) -> None:
     """How the loop ended (with the error that ended it), with the winner's progress, for the report."""
     p = _progress(study, space)
-    states = finished_trials(study)
+    tally = trial_tally(study)
     study.set_user_attr(
         ENDED_ATTR,
         {
             "why": ending,
-            "finished": sum(states.values()),
-            "states": states,
+            "finished": tally.finished,
+            "states": tally.states(),
             "last_improvement": p.last_improvement,
             "since": p.since,
             "improvements": p.improvements,
