@@ -116,7 +116,7 @@ def tiny_raw(**changes: object) -> dict[str, Any]:
 
 def load_tiny(tmp_path: Path, **changes: object) -> Any:
     """The tiny space with ``changes``, written to ``tmp_path`` and loaded (a LoadedSpace)."""
-    from autotune.space_file import load_space
+    from autotune.load.space_file import load_space
 
     return load_space(str(write_space(tmp_path / "tiny.yaml", tiny_raw(**changes))))
 
@@ -246,8 +246,8 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer, its weights drawn wider than the default 0.02 so that predictions differ between
     prompts. Built by autotune's own random-model path, as a study builds its model."""
     from autotune.cache import Cache
-    from autotune.models import prepare_model
-    from autotune.space import ModelSpec
+    from autotune.inputs.models import prepare_model
+    from autotune.space.schema import ModelSpec
 
     spec = copy.deepcopy(TINY["model"])
     spec["random"]["config"]["initializer_range"] = 0.3

@@ -116,13 +116,13 @@ def test_every_range_is_an_optuna_distribution_at_load(
 def test_an_unexpected_error_is_one_line_and_a_logged_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import autotune.cli
+    import autotune.study.run
 
     def broken(out: Path, storage: str | None) -> Any:
         return {}["a bug"]  # stands for a bug anywhere below a command
 
     (tmp_path / "out").mkdir()
-    monkeypatch.setattr(autotune.cli, "open_output", broken)
+    monkeypatch.setattr(autotune.study.run, "open_output", broken)
     assert main(["export", str(tmp_path / "out"), "--dest", str(tmp_path / "dest")]) == 3
     err = _one_line(capsys, "autotune: internal error: KeyError: 'a bug'")
     log = tmp_path / "out" / "autotune-error.log"
@@ -202,10 +202,10 @@ def test_a_prompt_longer_than_the_model_takes_fails_before_the_study(
 def test_a_study_in_which_no_trial_completed_is_a_failure_with_the_shared_reason(tmp_path: Path) -> None:
     import optuna
 
-    from autotune.cli import _check_outcome
     from autotune.errors import StudyFailed
-    from autotune.report import build_report
-    from autotune.space import Space
+    from autotune.report.build import build_report
+    from autotune.space.schema import Space
+    from autotune.study.run import check_outcome
 
     space = Space.model_validate(tiny_raw())
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", directions=["maximize"] * 2)
@@ -215,6 +215,6 @@ def test_a_study_in_which_no_trial_completed_is_a_failure_with_the_shared_reason
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     report = build_report(study, space)
     with pytest.raises(StudyFailed, match=r"no trial completed \(2 of 3 failed with: RuntimeError: out of"):
-        _check_outcome(report, None, tmp_path)
+        check_outcome(report, None, tmp_path)
     with pytest.raises(StudyFailed, match="the study stopped: the disk is gone"):
-        _check_outcome(report, "the disk is gone", tmp_path)
+        check_outcome(report, "the disk is gone", tmp_path)

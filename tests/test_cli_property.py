@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from autotune.cli import main
-from autotune.run_record import read_record
+from autotune.study.run_record import read_record
 from tests.conftest import REPO, call_main, tiny_raw
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

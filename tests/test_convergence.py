@@ -11,8 +11,8 @@ import optuna
 import pytest
 
 from autotune.cli import main
-from autotune.convergence import ENDED_ATTR, progress
-from autotune.space import Objective, Preference, StopRule
+from autotune.selection.convergence import ENDED_ATTR, progress
+from autotune.space.schema import Objective, Preference, StopRule
 from tests.conftest import tiny_raw, write_space
 
 OBJ = [
@@ -119,7 +119,7 @@ def test_a_study_stops_when_converged_and_says_so(tmp_path: Path, capsys: pytest
     ],
 )
 def test_the_report_says_how_the_search_ended(ended: dict[str, object], says: str) -> None:
-    from autotune.report import Report
+    from autotune.report.build import Report
 
     ended = {"finished": 20, "last_improvement": 2, "since": 16, "rule": {"patience": 16}, **ended}
     report = Report("s", "cpu", [], [], [], [], None, False, "", ended=ended)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autotune.cli import main
-from autotune.space_file import load_space, shipped_spaces
+from autotune.load.space_file import load_space, shipped_spaces
 
 
 @pytest.mark.parametrize("name", shipped_spaces())

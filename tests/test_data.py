@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from autotune.data import MIN_SPLIT_ROWS, Example, PromptFormat, TaskData, load_task_data, normalize
 from autotune.errors import DataError, SpaceError
-from autotune.space import DataSpec
-from autotune.space_file import load_space
+from autotune.inputs.data import MIN_SPLIT_ROWS, Example, PromptFormat, TaskData, load_task_data, normalize
+from autotune.load.space_file import load_space
+from autotune.space.schema import DataSpec
 from tests.conftest import TINY_DATA, tiny_raw, write_space
 
 TEMPLATE = "### Text: {phrase}\n### The tone is:\n{tone}"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from autotune.cli import main
-from autotune.predict import predict
+from autotune.export.predict import predict
 from evaluators import AccuracyEvaluator, EvalTask, ModelArtifact
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ def test_export_after_the_cache_is_gone_writes_the_space_that_rebuilds(
 
 
 def test_the_rebuild_space_trains_straight(tmp_path: Path) -> None:
-    from autotune.export import fixed_space
+    from autotune.export.trials import fixed_space
     from tests.conftest import load_tiny
 
     loaded = load_tiny(
@@ -144,9 +144,9 @@ def test_exports_to_one_dest_at_once_leave_one_whole_model(tiny_study: Path, tmp
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from autotune.cli import open_output
     from autotune.errors import AutotuneError
-    from autotune.export import export_trial
+    from autotune.export.trials import export_trial
+    from autotune.study.run import open_output
 
     loaded, study, report, _record = open_output(tiny_study, None)
     entry = Path(report.row(report.winner).artifact)

@@ -11,14 +11,14 @@ from pydantic import ValidationError
 
 from autotune.cache import Cache
 from autotune.cli import main
-from autotune.data import load_task_data
-from autotune.fidelity import RUNG_ATTR, RungResult, promotion
-from autotune.models import prepare_model
-from autotune.planning import TrialPlan
-from autotune.runner import TrialRunner
-from autotune.space import Fidelity
-from autotune.space_file import load_space
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
+from autotune.load.space_file import load_space
+from autotune.selection.fidelity import RUNG_ATTR, RungResult, promotion
+from autotune.space.schema import Fidelity
 from autotune.targets import TARGETS
+from autotune.trial.plan import TrialPlan
+from autotune.trial.runner import TrialRunner
 from tests.conftest import tiny_raw, write_space
 from tests.test_runner import INT4, LORA
 

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autotune.cli import main
-from autotune.data import load_task_data
 from autotune.errors import AutotuneError
+from autotune.inputs.data import load_task_data
+from autotune.load.space_file import load_space
 from autotune.olive import read_olive_config
-from autotune.space import DataSpec
-from autotune.space_file import load_space
+from autotune.space.schema import DataSpec
 from tests.conftest import REPO, tiny_raw, write_space
 
 OLIVE_ASSETS = Path(__file__).parent / "olive" / "assets"

@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from autotune.liveness import is_gone, process_identity
+from autotune.study.liveness import is_gone, process_identity
 
 
 def test_a_process_is_gone_once_it_exits_and_only_where_its_pid_means_something() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import json, time; from autotune.liveness import process_identity; "
+        [sys.executable, "-c", "import json, time; from autotune.study.liveness import process_identity; "
          "print(json.dumps(process_identity()), flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
         text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autotune.errors import SpaceError
-from autotune.metrics import METRICS, collect, get_metric, higher_is_better, olive_metric
-from autotune.space_file import load_space
+from autotune.load.space_file import load_space
+from autotune.space.metrics import METRICS, collect, get_metric, higher_is_better, olive_metric
 from tests.conftest import tiny_raw, write_space
 
 

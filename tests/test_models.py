@@ -9,8 +9,8 @@ import pytest
 
 from autotune.cache import Cache
 from autotune.errors import AutotuneError
-from autotune.models import prepare_model
-from autotune.space import ModelSpec
+from autotune.inputs.models import prepare_model
+from autotune.space.schema import ModelSpec
 from tests.conftest import tiny_raw
 
 
@@ -37,10 +37,11 @@ def test_hub_id_is_checked_then_kept_as_is(tmp_path: Path, monkeypatch: pytest.M
     spec = ModelSpec(id="microsoft/Phi-3-mini-4k-instruct")
     with pytest.raises(AutotuneError, match=r"model\.id: 'microsoft/Phi-3-mini-4k-instruct' cannot"):
         prepare_model(spec, Cache(tmp_path), tmp_path)  # not in this machine's HF cache, no hub
-    import autotune.models
+    import autotune.inputs.models
 
     checked: list[str | None] = []
-    monkeypatch.setattr(autotune.models, "_check_hub", lambda s: checked.append(s.id))  # a hub, reached
+    # a hub, reached
+    monkeypatch.setattr(autotune.inputs.models, "_check_hub", lambda s: checked.append(s.id))
     model = prepare_model(spec, Cache(tmp_path), tmp_path)
     assert checked == [spec.id]
     assert model.path == "microsoft/Phi-3-mini-4k-instruct" and not model.trust_remote_code
@@ -60,8 +61,8 @@ def test_exactly_one_source() -> None:
 
 @pytest.mark.slow
 def test_chat_template_prompt_ends_at_the_answer(tmp_path: Path) -> None:
-    from autotune.data import PromptFormat
-    from autotune.models import load_tokenizer
+    from autotune.inputs.data import PromptFormat
+    from autotune.inputs.models import load_tokenizer
 
     built = prepare_model(ModelSpec.model_validate(tiny_raw()["model"]), Cache(tmp_path / "c"), tmp_path)
     tok = load_tokenizer(built.path)
@@ -92,7 +93,7 @@ def test_a_gguf_tokenizer_is_read_once_per_machine(tmp_path: Path, monkeypatch: 
     """The first read parses the GGUF and keeps the tokenizer; the next one loads what was kept,
     and encodes, templates and numbers its special tokens exactly as the GGUF's does."""
     from autotune.cache import file_sha256
-    from autotune.models import _gguf_tokenizer, _packaged_gguf
+    from autotune.inputs.models import _gguf_tokenizer, _packaged_gguf
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     gguf = _packaged_gguf("smollm2-135m-instruct")

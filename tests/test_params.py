@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from autotune.params import Choice, Fixed, FloatRange, IntRange, ParamSpec, parse_values
+from autotune.space.params import Choice, Fixed, FloatRange, IntRange, ParamSpec, parse_values
 
 RANK = ParamSpec("rank", "int", 8, "rank", Choice((4, 8)), minimum=1)
 LR = ParamSpec("lr", "float", 1e-3, "lr", FloatRange(1e-4, 1e-2, log=True), minimum=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autotune.planning import TrialPlan, sweep_variants
 from autotune.targets import get_target
+from autotune.trial.plan import TrialPlan, sweep_variants
 from tests.conftest import load_tiny
 
 LORA = {

@@ -7,7 +7,7 @@ import re
 
 from rich.console import Console
 
-from autotune.progress import LiveReporter, PlainReporter, QuietReporter, make_reporter
+from autotune.trial.progress import LiveReporter, PlainReporter, QuietReporter, make_reporter
 
 
 def _drive(reporter: PlainReporter) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import optuna
 
-from autotune.report import CONFIRM_ATTR, build_report, write_report
-from autotune.space import Space
+from autotune.report.build import CONFIRM_ATTR, build_report, write_report
+from autotune.space.schema import Space
 from tests.conftest import tiny_raw
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

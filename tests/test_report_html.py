@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from autotune.report_html import pareto_figure
+from autotune.report.html import pareto_figure
 from tests.test_report import _study, constrained_space
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,7 +28,7 @@ FLAGS = [
 
 
 def test_pareto_figure_groups_and_shades() -> None:
-    from autotune.report import build_report
+    from autotune.report.build import build_report
 
     space = constrained_space(accuracy=0.8, p90_ms=50)
     runs = [
@@ -80,7 +80,7 @@ def test_pareto_figure_groups_and_shades() -> None:
 
 
 def test_intervals_and_confirm_figures_are_drawn() -> None:
-    from autotune.report import CONFIRM_ATTR, build_report
+    from autotune.report.build import CONFIRM_ATTR, build_report
 
     space = constrained_space(accuracy=0.8, p90_ms=50)
     runs = [
@@ -179,7 +179,7 @@ def test_importance_leaves_out_parameters_that_never_varied() -> None:
     explains nothing, so the importance plot must not give it a share."""
     import optuna
 
-    from autotune.report_html import _varying_params
+    from autotune.report.html import _varying_params
 
     study = optuna.create_study(directions=["maximize"])
     for i in range(6):
@@ -194,7 +194,7 @@ def test_importance_leaves_out_parameters_that_never_varied() -> None:
 
 
 def _write_page(report: Any, study: Any, space: Any, tmp_path: Path) -> str:
-    from autotune.report_html import write_html_report
+    from autotune.report.html import write_html_report
 
     return write_html_report(report, study, space, tmp_path).read_text(encoding="utf-8")
 
@@ -202,8 +202,8 @@ def _write_page(report: Any, study: Any, space: Any, tmp_path: Path) -> str:
 def test_axes_follow_the_objectives_without_a_latency_one(tmp_path: Path) -> None:
     """Objectives accuracy and size: size is the x axis, shaded by its own limit; the latency
     limit is no axis, so it shades nothing; and the page renders."""
-    from autotune.report import build_report
-    from autotune.space import Space
+    from autotune.report.build import build_report
+    from autotune.space.schema import Space
     from tests.conftest import tiny_raw
 
     space = Space.model_validate(
@@ -238,7 +238,7 @@ def test_axes_follow_the_objectives_without_a_latency_one(tmp_path: Path) -> Non
 
 
 def test_rows_lacking_an_axis_metric_are_left_out_and_the_page_renders(tmp_path: Path) -> None:
-    from autotune.report import build_report
+    from autotune.report.build import build_report
 
     space = constrained_space(accuracy=0.8, p90_ms=50)
     runs = [
@@ -261,8 +261,8 @@ def test_rows_lacking_an_axis_metric_are_left_out_and_the_page_renders(tmp_path:
 def test_a_generation_study_plots_its_own_metrics_and_shows_answers(tmp_path: Path) -> None:
     """ROUGE-L (search and confirm) against time to first token; no confusion matrix, the
     winner's first answers instead."""
-    from autotune.report import CONFIRM_ATTR, build_report
-    from autotune.space import Space
+    from autotune.report.build import CONFIRM_ATTR, build_report
+    from autotune.space.schema import Space
     from tests.conftest import REPO, tiny_raw
 
     raw = tiny_raw(

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from autotune.cache import Cache
-from autotune.data import load_task_data
-from autotune.models import prepare_model
-from autotune.planning import TrialPlan
-from autotune.runner import TrialRunner
-from autotune.space_file import load_space
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
+from autotune.load.space_file import load_space
 from autotune.targets import TARGETS
+from autotune.trial.plan import TrialPlan
+from autotune.trial.runner import TrialRunner
 from tests.conftest import tiny_raw, write_space
 
 pytestmark = pytest.mark.integration

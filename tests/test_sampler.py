@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from autotune.sampler import PerTrialSeed, SweepAwareSampler, _OneTrialPerFineTune, make_sampler
+from autotune.study.sampler import PerTrialSeed, SweepAwareSampler, _OneTrialPerFineTune, make_sampler
 from tests.conftest import load_tiny
 
 
@@ -71,9 +71,9 @@ def test_workers_starting_together_sample_different_configurations(tmp_path: Pat
     """Two processes open one study at once, each with the space's seeded sampler, and each asks
     its first trial: they draw different configurations (one trial is not spent twice), and a
     study with the same seed draws the same ones again (reproducible)."""
-    from autotune.planning import plan_trial
-    from autotune.storage import open_study
+    from autotune.study.storage import open_study
     from autotune.targets import get_target
+    from autotune.trial.plan import plan_trial
 
     loaded, cpu = load_tiny(tmp_path), get_target("cpu")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from autotune.params import Fixed
-from autotune.space_file import load_space, shipped_spaces
+from autotune.load.space_file import load_space, shipped_spaces
+from autotune.space.params import Fixed
 from tests.test_cli import run
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from autotune.errors import SpaceError
-from autotune.params import Choice, Fixed
-from autotune.space_file import apply_overrides, load_space, shipped_spaces
+from autotune.load.space_file import apply_overrides, load_space, shipped_spaces
+from autotune.space.params import Choice, Fixed
 from tests.conftest import tiny_raw, write_space
 
 

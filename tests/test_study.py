@@ -256,8 +256,8 @@ def test_a_trial_running_elsewhere_is_waited_for_and_run_again_once_lost(
     the run does not end while it is RUNNING; once its heartbeat lapses it is failed as lost and
     run here, and the study ends with its n_trials finished. (Before, the run counted it as done,
     ran nothing and ended at once.)"""
-    from autotune.space_file import load_space
-    from autotune.storage import open_study
+    from autotune.load.space_file import load_space
+    from autotune.study.storage import open_study
     from autotune.targets import get_target
 
     args, out = _beating_study(tmp_path, 1)
@@ -282,8 +282,8 @@ def test_a_live_worker_in_another_pid_namespace_is_never_failed(tmp_path: Path) 
     to the other. Liveness is its heartbeat alone, so its running trial is never failed."""
     import socket
 
-    from autotune.space import Heartbeat
-    from autotune.storage import fail_lost_trials, heartbeat, make_storage
+    from autotune.space.schema import Heartbeat
+    from autotune.study.storage import fail_lost_trials, heartbeat, make_storage
 
     storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}", Heartbeat(interval=1, grace=2, max_retry=1))
     study = optuna.create_study(study_name="beats", storage=storage)

@@ -88,7 +88,7 @@ def test_a_new_target_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     evaluators and Olive export, with no other module changed."""
     from autotune.olive._write import olive_config
     from autotune.passes import get_pass
-    from autotune.space import Space
+    from autotune.space.schema import Space
     from evaluators import Placement
     from tests.conftest import tiny_raw
     from tests.passes.test_checks import ctx

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from autotune.cli import main
-from autotune.report import Report
+from autotune.report.build import Report
+from autotune.study.warm_start import plan_seeds
 from autotune.targets import get_target
-from autotune.warm_start import plan_seeds
 from tests.conftest import load_tiny, tiny_raw, write_space
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from autotune.space import Preference
-from autotune.winner import choose_winner
+from autotune.selection.winner import choose_winner
+from autotune.space.schema import Preference
 
 
 @dataclass

@@ -87,8 +87,8 @@ def test_commands_that_read_a_study_create_no_storage(
 
 
 def _open_at(storage: str, space: Path, start: Any, failures: Any) -> None:
-    from autotune.space_file import load_space
-    from autotune.storage import open_study
+    from autotune.load.space_file import load_space
+    from autotune.study.storage import open_study
     from autotune.targets import get_target
 
     loaded = load_space(str(space), [])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from autotune.errors import SpaceError
-from autotune.yaml_bounded import MAX_NODES, load_yaml
+from autotune.load.yaml_bounded import MAX_NODES, load_yaml
 from tests.conftest import REPO, tiny_raw, write_space
 
 _NAMES = "abcdefghi"

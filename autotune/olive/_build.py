@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autotune.data import check_disjoint
 from autotune.errors import DataError
+from autotune.inputs.data import check_disjoint
 from autotune.olive._params import fill_defaults, mapping, merge_alternatives, pass_values
 from autotune.olive._read import OliveConfigError, OliveWorkflow
 from autotune.olive._shape import one_line

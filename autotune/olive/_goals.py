@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autotune.metrics import higher_is_better, olive_metric, olive_pairs
 from autotune.olive._read import OliveConfigError
+from autotune.space.metrics import higher_is_better, olive_metric, olive_pairs
 
 __all__ = ["needs_baseline", "resolve_goals"]
 

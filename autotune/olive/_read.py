@@ -65,7 +65,7 @@ def _is_azure(value: Any) -> bool:
 
 
 def _model(cfg: dict[str, Any], wf_dir: Path, override: str | None, ignored: list[str]) -> dict[str, Any]:
-    from autotune.models import PACKAGED
+    from autotune.inputs.models import PACKAGED
 
     if override is not None:
         if "input_model" in cfg:

@@ -1,9 +1,8 @@
-"""The CLI side of ``autotune run --config``: where results go and the input-model baseline (the
-output models of a run without search: autotune.olive._output)."""
+"""``autotune run --config``: where an Olive config's results go and the input-model baseline (the
+output models of a run without search: autotune.export.olive_output)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +14,11 @@ from autotune.olive._space import prepare_olive_space
 __all__ = ["olive_space"]
 
 
-def _out_dir(args: argparse.Namespace) -> Path:
-    if args.out is not None:
-        return Path(args.out).resolve()
-    wf = read_olive_config(args.config, model=args.model, data_root=args.data_root, search=args.search)
+def _out_dir(config: Path, model: str | None, data_root: Path | None, search: bool | None) -> Path:
+    wf = read_olive_config(config, model=model, data_root=data_root, search=search)
     if wf.output_dir:
         return (wf.path.parent / str(wf.output_dir)).resolve()
-    return (Path("autotune-out") / str(args.config.stem)).resolve()
+    return (Path("autotune-out") / str(config.stem)).resolve()
 
 
 def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
@@ -50,10 +47,10 @@ def _baseline(out: Path) -> Callable[[Path, set[str]], dict[str, float]]:
 def _measure_input(space_path: Path, out: Path, wanted: set[str]) -> dict[str, float]:
     """The input model's PyTorch accuracy and eager latency on the eval split."""
     from autotune.cache import Cache
-    from autotune.data import load_task_data
-    from autotune.models import prepare_model
-    from autotune.space_file import load_space
-    from autotune.tasks import eval_task
+    from autotune.inputs.data import load_task_data
+    from autotune.inputs.models import prepare_model
+    from autotune.load.space_file import load_space
+    from autotune.trial.splits import eval_task
     from evaluators import AccuracyEvaluator, LatencyEvaluator, ModelArtifact
 
     loaded = load_space(str(space_path))
@@ -71,15 +68,24 @@ def _measure_input(space_path: Path, out: Path, wanted: set[str]) -> dict[str, f
     return known
 
 
-def olive_space(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[str, Path, OliveWorkflow]:
-    """(space path, output folder, workflow) for ``args.config``."""
-    out = _out_dir(args)
+def olive_space(
+    config: Path,
+    *,
+    out: Path | None,
+    model: str | None,
+    data_root: Path | None,
+    search: bool | None,
+    log: Callable[[str], None],
+) -> tuple[str, Path, OliveWorkflow]:
+    """(space path, output folder, workflow) for the Olive config ``config``: its results go to
+    ``out``, else to the config's output_dir, else to autotune-out/CONFIG."""
+    out = out.resolve() if out is not None else _out_dir(config, model, data_root, search)
     space_path, wf = prepare_olive_space(
-        args.config,
+        config,
         out,
-        model=args.model,
-        data_root=args.data_root,
-        search=args.search,
+        model=model,
+        data_root=data_root,
+        search=search,
         baseline=_baseline(out),
         log=log,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from autotune.data import read_rows
+from autotune.inputs.data import read_rows
 from autotune.olive._build import build_space
 from autotune.olive._goals import needs_baseline, resolve_goals
 from autotune.olive._read import OliveWorkflow, read_olive_config

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from autotune.params import Fixed, SearchValues, allows, parse_values
 from autotune.passes import get_pass
-from autotune.planning import CHAIN_PARAM, forced_upstream
+from autotune.space.params import Fixed, SearchValues, allows, parse_values
+from autotune.trial.plan import CHAIN_PARAM, forced_upstream
 
 if TYPE_CHECKING:
     import optuna
 
-    from autotune.space import Space
-    from autotune.space_file import LoadedSpace
+    from autotune.load.space_file import LoadedSpace
+    from autotune.space.schema import Space
 
 __all__ = ["build_namer", "queue_builds"]
 
@@ -62,7 +62,7 @@ def queue_builds(loaded: LoadedSpace, study: optuna.Study) -> int:
 def build_namer(space: Space) -> Callable[[list[str], dict[str, dict[str, Any]]], str | None]:
     """``(chain, pass -> param -> value) -> "int4"``: the build(s) of an Olive config whose chain
     and values a trial has ("a|b" for identical builds; None: none, e.g. a search mixing two)."""
-    from autotune.space_file import resolve_pass_values
+    from autotune.load.space_file import resolve_pass_values
 
     builds = _builds(space)
     searched = {

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from autotune.params import ParamSpec, Scalar
 from autotune.passes._olive import OliveMapping
+from autotune.space.params import ParamSpec, Scalar
 
 if TYPE_CHECKING:
-    from autotune.data import TaskData
-    from autotune.models import PreparedModel
+    from autotune.inputs.data import TaskData
+    from autotune.inputs.models import PreparedModel
     from autotune.targets import Target
 
 ArtifactKind = Literal["hf", "adapter", "onnx"]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autotune.data import Example, PromptFormat
+from autotune.inputs.data import Example, PromptFormat
 
 __all__ = ["TrainState", "batch_order", "encode_examples", "train"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination, StepFailed
-from autotune.params import Choice, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._builder_proc import MODULE, run_builder
 from autotune.passes._registry import register_pass
+from autotune.space.params import Choice, ParamSpec, Scalar
 
 __all__ = [
     "EXCLUDABLE",
@@ -382,7 +382,7 @@ class Build(Pass):
             return None
         from transformers import AutoModelForCausalLM
 
-        from autotune.models import load_tokenizer
+        from autotune.inputs.models import load_tokenizer
         from autotune.passes._calibration import calibration_texts, kv_cache_scales
 
         tokenizer = load_tokenizer(str(source.path), ctx.model.trust_remote_code)

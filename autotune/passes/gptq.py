@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination, StepFailed
-from autotune.params import ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
 from autotune.passes._calibration import calibration_texts
 from autotune.passes._registry import register_pass
+from autotune.space.params import ParamSpec, Scalar
 
 __all__ = ["Gptq"]
 
@@ -241,7 +241,7 @@ class Gptq(Pass):
         for handler in [h for h in root.handlers if h not in handlers]:
             root.removeHandler(handler)
 
-        from autotune.models import load_tokenizer
+        from autotune.inputs.models import load_tokenizer
 
         tokenizer = load_tokenizer(ctx.model.path, ctx.model.trust_remote_code)
         texts = calibration_texts(ctx, tokenizer, int(params["samples"]))

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
-from autotune.params import Choice, FloatRange, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 from autotune.passes._training import encode_examples, train
+from autotune.space.params import Choice, FloatRange, ParamSpec, Scalar
 
 __all__ = ["LoRA", "QLoRA"]
 
@@ -153,7 +153,7 @@ class LoRA(Pass):
     def load_base(self, ctx: PassContext, params: Mapping[str, Scalar]) -> Any:
         import torch
 
-        from autotune.models import load_causal_lm
+        from autotune.inputs.models import load_causal_lm
 
         dtype = getattr(torch, ctx.target.train_dtype)
         return load_causal_lm(ctx.model, dtype=dtype).to(ctx.target.device)
@@ -163,7 +163,7 @@ class LoRA(Pass):
     ) -> dict[str, Any]:
         import torch
 
-        from autotune.models import load_tokenizer
+        from autotune.inputs.models import load_tokenizer
 
         # peft imports bitsandbytes, whose CPU backend warns on every run that an optional
         # kernel package is missing; it changes nothing for LoRA, so keep it off the console
@@ -255,7 +255,7 @@ class QLoRA(LoRA):
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
-        from autotune.models import load_causal_lm
+        from autotune.inputs.models import load_causal_lm
 
         compute = getattr(torch, ctx.target.train_dtype)
         quant = BitsAndBytesConfig(

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autotune.params import Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
+from autotune.space.params import Scalar
 
 __all__ = ["Merge"]
 
@@ -27,7 +27,7 @@ class Merge(Pass):
     ) -> dict[str, Any]:
         from peft import PeftModel
 
-        from autotune.models import load_causal_lm, load_tokenizer
+        from autotune.inputs.models import load_causal_lm, load_tokenizer
 
         base = load_causal_lm(ctx.model, dtype="auto")
         merged = PeftModel.from_pretrained(base, str(source.path)).merge_and_unload()

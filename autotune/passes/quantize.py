@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
-from autotune.params import Choice, ParamSpec, Scalar
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
 from autotune.passes._registry import register_pass
+from autotune.space.params import Choice, ParamSpec, Scalar
 
 __all__ = ["OrtDynamicInt8"]
 

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from autotune.metric_spec import MetricSpec
+from autotune.task_kinds.metric_spec import MetricSpec
 
 if TYPE_CHECKING:
     from evaluators import ModelArtifact

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from autotune.metric_spec import MetricSpec, interval
+from autotune.task_kinds.metric_spec import MetricSpec, interval
 
 from ._base import EvaluationSettings, PerExample, TaskKind
 

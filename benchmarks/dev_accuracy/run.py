@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from autotune.predict import predict
+from autotune.export.predict import predict
 from evaluators import wilson_interval
 
 HERE = Path(__file__).parent

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from autotune.cache import Cache
-from autotune.cli import open_output
-from autotune.progress import make_reporter, plain_console
-from autotune.study import make_runner
+from autotune.study.loop import make_runner
+from autotune.study.run import open_output
 from autotune.targets import get_target
+from autotune.trial.progress import make_reporter, plain_console
 from evaluators.stats import bootstrap_mean_ci, paired_bootstrap
 
 

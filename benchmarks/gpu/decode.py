@@ -85,7 +85,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a file: the repository's packages may not be installed
     sys.path.insert(0, str(ROOT))
 
-from autotune.models import _packaged_gguf  # noqa: E402
+from autotune.inputs.models import _packaged_gguf  # noqa: E402
 from autotune.passes.build import (  # noqa: E402
     Build,
     builder_extra_options,

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from autotune.cache import Cache
-from autotune.cli import open_output
-from autotune.data import PromptFormat, load_task_data
-from autotune.models import prepare_model
-from autotune.tasks import eval_task
+from autotune.inputs.data import PromptFormat, load_task_data
+from autotune.inputs.models import prepare_model
+from autotune.study.run import open_output
+from autotune.trial.splits import eval_task
 from evaluators import LatencyEvaluator, ModelArtifact, predict_labels, wilson_interval
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from autotune.cache import Cache
-from autotune.cli import open_output
-from autotune.data import load_task_data
-from autotune.models import prepare_model
-from autotune.tasks import eval_task
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
+from autotune.study.run import open_output
+from autotune.trial.splits import eval_task
 from evaluators import LatencyEvaluator, ModelArtifact
 
 HERE = Path(__file__).parent

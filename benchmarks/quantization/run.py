@@ -58,7 +58,7 @@ def main() -> None:
     subprocess.run([*study, "--quiet"], check=True)
     study_s = time.perf_counter() - start
 
-    from autotune.data import PromptFormat
+    from autotune.inputs.data import PromptFormat
     from evaluators import AccuracyEvaluator, EvalTask, ModelArtifact, paired_test, wilson_interval
 
     rows = [json.loads(line) for line in args.dev.read_text().splitlines() if line.strip()]

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from autotune.cache import Cache
-from autotune.cli import open_output
-from autotune.data import load_task_data
-from autotune.models import prepare_model
-from autotune.planning import TrialPlan
-from autotune.runner import TrialRunner
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
+from autotune.study.run import open_output
 from autotune.targets import get_target
+from autotune.trial.plan import TrialPlan
+from autotune.trial.runner import TrialRunner
 
 HERE = Path(__file__).parent
 

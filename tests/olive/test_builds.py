@@ -199,7 +199,7 @@ def test_builds_run_once_each_share_the_fine_tune_and_write_their_models(
     tiny_hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from autotune.cli import main
-    from autotune.predict import predict
+    from autotune.export.predict import predict
 
     config = write(tmp_path, builds_config())
     out = tmp_path / "out"

@@ -13,8 +13,8 @@ from autotune.errors import AutotuneError
 from autotune.olive import OliveConfigError, read_olive_config
 from autotune.olive._build import build_space
 from autotune.olive._write import olive_config
-from autotune.params import ParamSpec, Scalar
 from autotune.passes import Artifact, OliveMapping, Pass, PassContext, _registry, get_pass, pass_names
+from autotune.space.params import ParamSpec, Scalar
 
 _SPACE = {"data": {"path": "/data/train.jsonl", "template": "{phrase} => {tone}", "label_column": "tone"}}
 

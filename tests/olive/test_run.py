@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autotune.cli import main
-from autotune.predict import predict
+from autotune.export.predict import predict
 
 pytestmark = pytest.mark.integration
 ASSETS = Path(__file__).parent / "assets"

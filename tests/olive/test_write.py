@@ -37,8 +37,8 @@ def test_export_as_olive_config_round_trips(tiny_study: Path, tmp_path: Path) ->
 
 def _same_values(build: dict[str, Any], trial: dict[str, Any]) -> bool:
     """Whether a read-back build gives every parameter the trial's value (in autotune's words)."""
-    from autotune.params import Fixed, parse_values
     from autotune.passes import get_pass
+    from autotune.space.params import Fixed, parse_values
 
     for key, value in trial["params"].items():
         name, param = key.split(".", 1)

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from autotune.cache import Cache
-from autotune.data import load_task_data
 from autotune.errors import StepFailed
-from autotune.models import prepare_model
-from autotune.params import Scalar
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
 from autotune.passes import Artifact, PassContext, get_pass
 from autotune.passes.build import verify_recipe
-from autotune.space import Space
+from autotune.space.params import Scalar
+from autotune.space.schema import Space
 from autotune.targets import TARGETS
 from tests.conftest import REPO, tiny_raw
 

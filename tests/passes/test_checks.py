@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from autotune.data import PromptFormat, TaskData
 from autotune.errors import InvalidCombination
-from autotune.models import PreparedModel
+from autotune.inputs.data import PromptFormat, TaskData
+from autotune.inputs.models import PreparedModel
 from autotune.passes import PassContext, get_pass
 from autotune.passes.build import builder_extra_options
 from autotune.targets import TARGETS

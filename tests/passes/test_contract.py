@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from autotune.params import Fixed, parse_values
 from autotune.passes import Pass, PassContext, get_pass, pass_names, register_pass
 from autotune.passes._base import Artifact
+from autotune.space.params import Fixed, parse_values
 
 
 @pytest.mark.parametrize("name", pass_names())
@@ -55,8 +55,8 @@ def test_quantize_forces_the_fp32_build(tmp_path: Path, precision: str | list[st
     """Planning a quantize chain builds fp32 whatever the space says; the other chain searches."""
     import optuna
 
-    from autotune.planning import plan_trial
     from autotune.targets import TARGETS
+    from autotune.trial.plan import plan_trial
     from tests.conftest import load_tiny
 
     loaded = load_tiny(tmp_path, passes__build__precision=precision)
@@ -78,8 +78,8 @@ def test_quantize_forces_the_fp32_build(tmp_path: Path, precision: str | list[st
 
 
 def _ctx(plan: Any) -> PassContext:
-    from autotune.data import PromptFormat, TaskData
-    from autotune.models import PreparedModel
+    from autotune.inputs.data import PromptFormat, TaskData
+    from autotune.inputs.models import PreparedModel
 
     data = TaskData((), (), ("a", "b"), PromptFormat("t", "l", "{t}{l}", None), "fp", "x")
     return PassContext(PreparedModel("m", "m", "fp"), data, plan.target, 0, plan.params)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from autotune.cache import Cache
-from autotune.data import load_task_data
-from autotune.models import prepare_model
+from autotune.inputs.data import load_task_data
+from autotune.inputs.models import prepare_model
 from autotune.passes import Artifact, PassContext, get_pass
 from autotune.passes.build import matmul_nodes
-from autotune.space import Space
+from autotune.space.schema import Space
 from autotune.targets import TARGETS
 from tests.conftest import REPO, tiny_raw
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from autotune.cache import Cache
-from autotune.data import TaskData, load_task_data
-from autotune.models import PreparedModel, prepare_model
-from autotune.params import Scalar
+from autotune.inputs.data import TaskData, load_task_data
+from autotune.inputs.models import PreparedModel, prepare_model
 from autotune.passes import Artifact, ArtifactKind, Pass, PassContext, get_pass, pass_names
-from autotune.space import Space
+from autotune.space.params import Scalar
+from autotune.space.schema import Space
 from autotune.targets import TARGETS
 from tests.conftest import REPO, tiny_raw
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from autotune.cli import main
-from autotune.data import load_task_data, normalize
-from autotune.paired import compare
-from autotune.predict import predict
-from autotune.space_file import load_space
-from autotune.winner import choose_winner
+from autotune.export.predict import predict
+from autotune.inputs.data import load_task_data, normalize
+from autotune.load.space_file import load_space
+from autotune.selection.paired import compare
+from autotune.selection.winner import choose_winner
 from tests.conftest import built_once, write_space
 from tests.task_kinds.test_registry import qa_raw
 
@@ -83,7 +83,7 @@ def test_the_winner_ties_on_scores_by_the_paired_bootstrap() -> None:
             self.number, self.details = number, {"rouge_l_scores": scores}
             self.metrics = {"rouge_l": sum(scores) / len(scores), "latency_p90_ms": p90}
 
-    from autotune.space import Preference
+    from autotune.space.schema import Preference
 
     best = Row(0, [0.6, 0.7, 0.5, 0.8] * 10, 90.0)
     close = Row(1, [0.65, 0.7, 0.45, 0.8] * 10, 40.0)  # up on some, down on others: a tie

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import pytest
 
 from autotune.errors import SpaceError
-from autotune.metrics import METRICS, searchable_metrics
-from autotune.space_file import load_space
+from autotune.load.space_file import load_space
+from autotune.space.metrics import METRICS, searchable_metrics
 from autotune.task_kinds import TASK_KINDS, Classification, get_task_kind, register_task_kind
 from tests.conftest import REPO, tiny_raw, write_space
 

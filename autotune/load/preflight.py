@@ -1,0 +1,57 @@
+"""Checks of the data against the model that no trial's parameters change, made before a study
+opens: a failure here would otherwise fail every trial the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autotune.errors import DataError
+
+if TYPE_CHECKING:
+    from autotune.inputs.data import TaskData
+    from autotune.inputs.models import PreparedModel
+    from autotune.load.space_file import LoadedSpace
+    from autotune.space.schema import Space
+
+__all__ = ["check_context", "preflight"]
+
+
+def preflight(loaded: LoadedSpace, cache_dir: Path) -> None:
+    """Read the data, prepare the base model (cached) and check one against the other before a
+    study is opened: what fails here is recorded nowhere, so the fixed space starts clean."""
+    from autotune.cache import Cache
+    from autotune.inputs.data import load_task_data
+    from autotune.inputs.models import prepare_model
+
+    space = loaded.space
+    data = load_task_data(space.data, loaded.base_dir, space.task)
+    check_context(data, prepare_model(space.model, Cache(cache_dir), loaded.base_dir), space)
+
+
+def check_context(data: TaskData, model: PreparedModel, space: Space) -> None:
+    """Every evaluated prompt with its target (and, for generation, the answer cap) fits the
+    model's context; a DataError naming the longest row otherwise. Training rows are cut to
+    ``lora.max_length`` and are not checked."""
+    from transformers import AutoConfig
+
+    from autotune.inputs.models import load_tokenizer
+
+    config = AutoConfig.from_pretrained(model.path, trust_remote_code=model.trust_remote_code)
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return
+    tokenizer = load_tokenizer(model.path, model.trust_remote_code)
+    extra = space.evaluation.max_new_tokens if space.task == "generation" else 1  # EOS
+    longest, worst = 0, ""
+    for ex in (*data.eval, *data.confirm):
+        n = len(tokenizer(data.prompt.render(ex.text, tokenizer) + ex.label)["input_ids"]) + extra
+        if n > longest:
+            longest, worst = n, ex.text
+    if longest > limit:
+        shown = worst if len(worst) <= 60 else worst[:57] + "..."
+        raise DataError(
+            f"data: the longest prompt with its target takes {longest} tokens ({shown!r}"
+            f"{', with evaluation.max_new_tokens' if space.task == 'generation' else ''}); the model "
+            f"takes {limit}: shorten data.template or drop that row"
+        )
