@@ -17,8 +17,8 @@ fi
 model=$(python -c "
 from pathlib import Path
 from autotune.cache import Cache
-from autotune.models import prepare_model
-from autotune.space import ModelSpec
+from autotune.inputs.models import prepare_model
+from autotune.space.schema import ModelSpec
 print(prepare_model(ModelSpec(packaged='smollm2-135m-instruct'), Cache(Path('$work/model-cache')), Path('.')).path)")
 config=$(python "$here/make_config.py" "$model" "$data/train.jsonl" "$work")
 start=$(date +%s.%N)
