@@ -1,23 +1,70 @@
-"""Hardware targets: frozen descriptions of where a model will run.
+"""Hardware targets: frozen descriptions of where a model will run, and the build precisions.
 
 A target owns every word about its hardware: the ONNX Runtime execution provider, the ORT GenAI
 provider, the model builder's ``-e`` value, the torch device, the dtype fine-tuning computes in,
 the valid precisions, the builder options that only make sense there, and the words Olive
 configs use for it. Evaluators get its device and GenAI provider as a ``Placement``. Every other
 module asks the target; adding one is an entry here and its test.
+
+A precision owns what it means to the build: its model builder ``-p`` value (which Olive's
+ModelBuilder takes as its ``precision`` too) and its MatMul weight bits when the builder
+quantizes. A target lists the precisions it runs; every other module asks ``PRECISIONS``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from autotune.errors import SpaceError
 
 if TYPE_CHECKING:
     from evaluators import Placement
 
-__all__ = ["TARGETS", "Target", "get_target", "target_for_providers"]
+__all__ = [
+    "FLOAT_BUILD",
+    "PRECISIONS",
+    "TARGETS",
+    "Precision",
+    "Target",
+    "get_precision",
+    "get_target",
+    "target_for_providers",
+]
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A weight precision of the ONNX build."""
+
+    name: str
+    builder: str  # the model builder's ``-p`` value (Olive's ModelBuilder ``precision`` word too)
+    bits: int | None = None  # MatMulNBits weight bits when the builder quantizes; None: float weights
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the builder quantizes the MatMul weights (MatMulNBits nodes, block size...)."""
+        return self.bits is not None
+
+
+# every precision the build pass knows, in the order error messages list them
+PRECISIONS: dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("int4", "int4", bits=4),
+        Precision("int8", "int8", bits=8),
+        Precision("fp16", "fp16"),
+        Precision("bf16", "bf16"),
+        Precision("fp32", "fp32"),
+    )
+}
+# the build an ONNX quantizer pass (ORT dynamic int8, GPTQ) takes: the builder's float32 model
+FLOAT_BUILD: Final = "fp32"
+
+
+def get_precision(name: object) -> Precision | None:
+    """The precision named ``name``; None for anything else (another name, a number, None)."""
+    return PRECISIONS.get(name) if isinstance(name, str) else None
 
 
 @dataclass(frozen=True)
@@ -34,6 +81,21 @@ class Target:
     # build-pass parameters (model builder extra options) that only this target accepts
     builder_options: frozenset[str] = frozenset()
     install_hint: str = ""  # how to get the runtime packages the target needs
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown:
+            raise ValueError(f"target {self.name!r} lists unknown precision(s) {', '.join(unknown)}")
+
+    @property
+    def runs_on_cpu(self) -> bool:
+        """Whether its ONNX models run on ONNX Runtime's CPU execution provider (where it
+        trains, ``device``, may differ)."""
+        return self.execution_provider == "CPUExecutionProvider"
+
+    def allows(self, precision: object) -> bool:
+        """Whether a build of ``precision`` runs on this target."""
+        return precision in self.precisions
 
     def placement(self) -> Placement:
         """Where evaluators run an artifact for this target (its torch device and GenAI provider)."""

@@ -19,6 +19,7 @@ from autotune.space.schema import Fidelity
 from autotune.targets import TARGETS
 from autotune.trial.plan import TrialPlan
 from autotune.trial.runner import TrialRunner
+from autotune.trial.steps import EVAL_TORCH, Step, StepRecord
 from tests.conftest import tiny_raw, write_space
 from tests.test_runner import INT4, LORA
 
@@ -68,17 +69,19 @@ def test_a_study_climbs_rungs_and_resumes_from_the_cache(tmp_path: Path) -> None
     assert main(["--space", str(space), "--out", str(out), "--quiet"]) == 0
     rows = json.loads((out / "report.json").read_text())["rows"]
     first = rows[0]
-    names = [s["name"] for s in first["steps"]]
-    assert names[:6] == ["lora@1", "merge", "eval-torch", "lora@2", "merge", "eval-torch"], names
+    records = [StepRecord.from_attr(s) for s in first["steps"]]
+    merge, at1, at2 = Step.of_pass("merge"), Step.of_pass("lora", 1), Step.of_pass("lora", 2)
+    steps = [r.step for r in records]
+    assert steps[:6] == [at1, merge, EVAL_TORCH, at2, merge, EVAL_TORCH], [r.name for r in records]
     assert [r["steps"] for r in first["details"]["rungs"]] == [1, 2]
     # the whole run resumed from rung 2: its log holds all 4 losses, the first 2 from the rungs
-    whole = next(s for s in first["steps"] if s["name"] == "lora")
-    log = json.loads((out / "cache" / "lora" / whole["key"] / "train_log.json").read_text())
-    rung2 = next(s for s in first["steps"] if s["name"] == "lora@2")
-    log2 = json.loads((out / "cache" / "lora" / rung2["key"] / "train_log.json").read_text())
+    whole = next(r for r in records if r.step == Step.of_pass("lora"))
+    rung2 = next(r for r in records if r.step == at2)
+    log = json.loads((out / "cache" / "lora" / whole.key / "train_log.json").read_text())
+    log2 = json.loads((out / "cache" / "lora" / rung2.key / "train_log.json").read_text())
     assert log["steps_done"] == 4 and len(log["losses"]) == 4 and log["losses"][:2] == log2["losses"]
-    assert (out / "cache" / "lora" / rung2["key"] / "trainer_state.pt").is_file()
-    assert not (out / "cache" / "lora" / whole["key"] / "trainer_state.pt").exists()
+    assert (out / "cache" / "lora" / rung2.key / "trainer_state.pt").is_file()
+    assert not (out / "cache" / "lora" / whole.key / "trainer_state.pt").exists()
     # every trial was judged against the others at each rung (the random model ties them all)
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
     assert all(f"{RUNG_ATTR}1" in t.user_attrs and f"{RUNG_ATTR}2" in t.user_attrs for t in study.trials)
@@ -110,13 +113,15 @@ def test_a_run_not_promoted_stops_and_a_finished_one_is_not_judged_again(tmp_pat
     stopped = runner.run(plan, only_the_first_rung)
     assert stopped.state == "pruned" and judged == [1, 2]
     assert stopped.reason == "stopped at 2 of 4 steps: the policy stops everything at 2 steps"
-    assert [s.name for s in stopped.steps if s.name.startswith("lora")] == ["lora@1", "lora@2"]
+    lora = Step.of_pass("lora")
+    trained = [s.step for s in stopped.steps if s.step.pass_name == "lora"]
+    assert trained == [Step.of_pass("lora", 1), Step.of_pass("lora", 2)]
     go = runner.run(plan, lambda rung, accuracy, correct: (True, "go on"))
     assert go.state == "complete" and [s.cache_hit for s in go.steps[:3]] == [True, True, True]
-    assert next(s for s in go.steps if s.name == "lora").cache_hit is False  # resumed from rung 2
+    assert next(s for s in go.steps if s.step == lora).cache_hit is False  # resumed from rung 2
     judged.clear()
     again = runner.run(plan, only_the_first_rung)  # finished before: no rung is judged again
-    assert again.state == "complete" and judged == [] and again.steps[0].name == "lora"
+    assert again.state == "complete" and judged == [] and again.steps[0].step == lora
 
 
 @pytest.mark.integration
@@ -127,4 +132,4 @@ def test_constraints_judge_the_whole_run_not_a_rung(tmp_path: Path) -> None:
     out = runner.run(plan, lambda rung, accuracy, correct: (True, "go on"))
     assert [r["go_on"] for r in out.details["rungs"]] == [True, True]  # measured, not gated
     assert out.state == "pruned" and str(out.reason).startswith("PyTorch accuracy"), out.reason
-    assert any(s.name == "lora" for s in out.steps)  # the whole run was trained, then gated
+    assert any(s.step == Step.of_pass("lora") for s in out.steps)  # the whole run was trained, then gated

@@ -304,3 +304,21 @@ def test_a_generation_study_plots_its_own_metrics_and_shows_answers(tmp_path: Pa
     assert "rouge_l (search) [95%]" in page and "accuracy (search)" not in page
     assert "id='confusion'" not in page and "id='recall'" not in page
     assert page.count("answer &lt;") == 10 and "answer &lt;9&gt;" in page
+
+
+def test_the_winner_panels_are_the_task_kinds(tmp_path: Path) -> None:
+    """The confusion matrix and recall come from the classification kind (its winner's details);
+    a report of a kind this process has not registered (a plug-in not loaded) draws none."""
+    from autotune.report.build import build_report
+
+    space = constrained_space(accuracy=0.5, p90_ms=50)
+    study = _study(space, [{"accuracy": 0.9, "latency_p90_ms": 40.0, "size_mb": 90.0}])
+    report = build_report(study, space)
+    report.row(0).details.update(
+        confusion={"labels": ["a", "b"], "matrix": [[3, 1], [0, 4]]}, per_label_recall={"a": 0.75, "b": 1.0}
+    )
+    page = _write_page(report, study, space, tmp_path)
+    assert "id='confusion'" in page and "id='recall'" in page
+    report.task = "not-loaded"
+    page = _write_page(report, study, space, tmp_path)
+    assert "id='confusion'" not in page and 'id="pareto-plot"' in page

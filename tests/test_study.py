@@ -94,10 +94,25 @@ def test_changed_space_is_refused_on_resume(
     space = out.parent / "tiny.yaml"
     run_json = (out / "run.json").read_text()
     assert main(["--space", str(space), "--out", str(out), "passes.lora.steps=9"]) == 2
-    assert "made with a different space" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "made with a different space" in err and "change only study.*, description or preference" in err
     assert main(["--space", str(space), "--out", str(out), "evaluation.latency_repeats=9"]) == 2
     assert "made with a different evaluation settings" in capsys.readouterr().err
     assert (out / "run.json").read_text() == run_json  # a refused rerun changes nothing
+
+
+def test_only_the_free_sections_may_change_on_a_resume(tmp_path: Path) -> None:
+    from autotune.study.identity import RESUME_FREE, study_identity
+    from tests.conftest import load_tiny
+
+    assert [f.key for f in RESUME_FREE] == ["study", "description", "preference", "olive"]
+    base = study_identity(load_tiny(tmp_path))
+    free = load_tiny(
+        tmp_path, description="another", study__n_trials=9, preference__tolerance=0.1, olive={"config": "x"}
+    )
+    assert study_identity(free) == base
+    other = study_identity(load_tiny(tmp_path, name="other"))
+    assert other["space"] != base["space"] and other["evaluation"] == base["evaluation"]
 
 
 def test_a_folder_belongs_to_one_study(

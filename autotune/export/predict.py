@@ -10,8 +10,9 @@ from autotune.errors import AutotuneError
 from autotune.export.task_file import ExportedTask, context_length, read_exported_task
 from autotune.export.trials import TASK_FILE
 from autotune.inputs.data import PromptFormat
+from autotune.load.preflight import tokens_needed
 from autotune.targets import get_target
-from autotune.task_kinds import get_task_kind
+from autotune.task_kinds import TaskKind, get_task_kind
 
 __all__ = ["predict"]
 
@@ -39,7 +40,7 @@ def predict(
 
         tokenizer = load_tokenizer(str(model_dir))
     prompts = [fmt.render(phrase, tokenizer) for phrase in phrases]
-    _check_context(model_dir, phrases, prompts, task, labelled=kind.labelled)
+    _check_context(model_dir, phrases, prompts, task, kind)
     target = get_target(str(provider or task.provider or "cpu"))
     settings = task.model_dump() | ({"label_scoring": method} if method is not None else {})
     try:
@@ -61,20 +62,18 @@ def _token_counter(model_dir: Path) -> Callable[[str], int] | None:
 
 
 def _check_context(
-    model_dir: Path, phrases: Sequence[str], prompts: Sequence[str], task: ExportedTask, *, labelled: bool
+    model_dir: Path, phrases: Sequence[str], prompts: Sequence[str], task: ExportedTask, kind: TaskKind
 ) -> None:
     """Each prompt with what follows it (the longest label and EOS, or the answer's cap) fits the
-    model's context (the rule of ``preflight.check_context``); an AutotuneError otherwise."""
+    model's context (the load's rule: ``preflight.tokens_needed``); an AutotuneError otherwise."""
     limit, count = context_length(model_dir), _token_counter(model_dir)
     if limit is None or count is None:
         return
+    room, setting = kind.answer_room(task)
+    labels = (task.labels or []) if kind.labelled else []
+    after = f"the answer's {room} ({setting.rpartition('.')[2]})" if setting else "its longest label and EOS"
     for phrase, prompt in zip(phrases, prompts, strict=True):
-        own = count(prompt)
-        if labelled:
-            total = max(count(prompt + label) for label in task.labels or ()) + 1
-            after = "its longest label and EOS"
-        else:
-            total, after = own + task.max_new_tokens, f"the answer's {task.max_new_tokens} (max_new_tokens)"
+        own, total = count(prompt), tokens_needed(count, prompt, labels, room)
         if total > limit:
             shown = phrase if len(phrase) <= 40 else phrase[:37] + "..."
             raise AutotuneError(

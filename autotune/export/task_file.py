@@ -35,7 +35,10 @@ class ExportedChat(_Json):
 
 
 class ExportedTask(_Json):
-    """What ``predict`` reads of task.json (fields of older exports default as they did)."""
+    """What ``predict`` reads of task.json (fields of older exports default as they did); keys of
+    a task kind's own (``TaskKind.export_fields``) are kept for its ``predict``."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
     task: str = "classification"  # task.json of earlier versions: all classification
     text_column: _Text

@@ -8,6 +8,8 @@ import os
 import secrets
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,40 @@ from autotune.load.space_file import LoadedSpace
 from autotune.report.build import Report, TrialRow
 from autotune.task_kinds import TaskKind, get_task_kind
 
-__all__ = ["export_trial", "export_trials", "fixed_space"]
+__all__ = ["ONE_TRIAL_STUDY", "StudyReset", "export_trial", "export_trials", "fixed_space"]
 
 TASK_FILE = "task.json"
+
+
+class _Left(Enum):
+    OUT = "out"  # a setting the one-trial space leaves out (its default applies)
+
+
+_DROP = _Left.OUT
+
+
+@dataclass(frozen=True)
+class StudyReset:
+    """A study setting the space that reproduces one trial sets to ``value`` (or leaves out), and
+    why. All lie in the ``study`` section, which says how a search runs, not what its trials are
+    judged by (``autotune.study.identity.RESUME_FREE``): the rebuilt model compares with the trial's."""
+
+    key: str
+    value: int | str | bool | _Left
+    why: str
+
+
+# Applied in this order (it decides the order of the written study section).
+ONE_TRIAL_STUDY: tuple[StudyReset, ...] = (
+    StudyReset("precision_sweep", _DROP, "the older name of build_sweep"),
+    StudyReset("n_trials", 1, "one trial reproduces the model"),
+    StudyReset("sampler", "random", "nothing is left to choose"),
+    StudyReset("build_sweep", False, "the trial's own build only"),
+    StudyReset("timeout", _DROP, "one trial: no budget to share"),
+    StudyReset("name", _DROP, "the new space's own study, named after it"),
+    StudyReset("fidelity", _DROP, "one trial: no rung to judge (a straight run equals a resumed one)"),
+    StudyReset("stop", _DROP, "one trial: nothing to stop"),
+)
 
 
 def _absolute(raw: dict[str, Any], key_path: tuple[str, ...], base: Path) -> None:
@@ -59,13 +92,11 @@ def fixed_space(loaded: LoadedSpace, plan: dict[str, Any], number: int) -> dict[
     raw["targets"] = [plan["target"]]
     raw["passes"] = {name: dict(values) for name, values in plan["params"].items()}
     study = dict(raw.get("study") or {})
-    study.pop("precision_sweep", None)  # the older name of build_sweep
-    study.update(n_trials=1, sampler="random", build_sweep=False)
-    study.pop("timeout", None)
-    study.pop("name", None)
-    # one trial: no rung to judge (a straight run equals a resumed one) and nothing to stop
-    study.pop("fidelity", None)
-    study.pop("stop", None)
+    for reset in ONE_TRIAL_STUDY:
+        if reset.value is _DROP:
+            study.pop(reset.key, None)
+        else:
+            study[reset.key] = reset.value
     raw["study"] = study
     return raw
 

@@ -388,6 +388,11 @@ def load_task_data(spec: DataSpec, base_dir: Path, task: str = "classification")
 
 
 def data_summary(data: TaskData, task: str = "classification") -> str:
-    """``781 train / 96 search / 96 confirm rows, labels a, b`` (or ``..., free answers``)."""
+    """``781 train / 96 search / 96 confirm rows, labels a, b`` (without a label set, what the
+    task kind's rows hold: ``..., generation: a free answer per row, ...``)."""
+    from autotune.task_kinds import get_task_kind
+
     rows = f"{len(data.train)} train / {len(data.eval)} search / {len(data.confirm)} confirm rows"
-    return f"{rows}, labels {', '.join(data.labels)}" if data.labels else f"{rows}, free answers ({task})"
+    if data.labels:
+        return f"{rows}, labels {', '.join(data.labels)}"
+    return f"{rows}, {task}: {get_task_kind(task).description}"

@@ -10,13 +10,15 @@ from autotune.passes import get_pass
 from autotune.space.metrics import METRICS, searchable_metrics
 from autotune.space.schema import Space
 from autotune.targets import TARGETS
+from autotune.task_kinds import get_task_kind
 
 __all__ = ["check_named_metrics", "measured_metrics", "unmeasured"]
 
 
 def unmeasured(space: Space, chain: Sequence[str]) -> dict[str, str]:
     """The metrics of the space's task kind that a trial through ``chain`` never measures, each
-    with why and what to do."""
+    with why and what to do: a PyTorch metric without a fine-tune (every kind), and what the kind
+    itself says (``TaskKind.unmeasured``)."""
     out: dict[str, str] = {}
     if not any(get_pass(name).output_kind == "hf" for name in chain):
         for name in searchable_metrics(space.task):
@@ -25,23 +27,8 @@ def unmeasured(space: Space, chain: Sequence[str]) -> dict[str, str]:
                     f"{name} is measured in PyTorch on the merged fine-tune, and {' > '.join(chain)} "
                     "makes none: add a fine-tune and merge to the chain, or drop the metric"
                 )
-    one_pass = [t.name for t in space.targets if not TARGETS[t.name].genai_provider]
-    if (
-        one_pass
-        and space.evaluation.label_scoring == "score"
-        and chain[-1] != "quantize"  # ORT's per-tensor int8 activations: the label scorer decodes
-        and "decode_passes_per_s" in searchable_metrics(space.task)
-    ):
-        out["decode_passes_per_s"] = (
-            f"on target {one_pass[0]} every label of a model built by {' > '.join(chain)} is scored in "
-            "the prompt's own forward pass, so there is no decode pass to count: name "
-            "latency_p90_ms instead, or drop the metric"
-        )
-    if space.evaluation.max_new_tokens < 2 and "answer_tokens_per_s" in searchable_metrics(space.task):
-        out["answer_tokens_per_s"] = (
-            "answer_tokens_per_s counts the tokens after an answer's first, and evaluation."
-            "max_new_tokens is 1: raise it, or drop the metric"
-        )
+    targets = [TARGETS[t.name] for t in space.targets]
+    out.update(get_task_kind(space.task).unmeasured(chain, targets, space.evaluation))
     return out
 
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from autotune.errors import InvalidCombination
 from autotune.passes._olive import OliveMapping
 from autotune.space.params import ParamSpec, Scalar
+from autotune.targets import FLOAT_BUILD
 
 if TYPE_CHECKING:
     from autotune.inputs.data import TaskData
@@ -18,7 +20,16 @@ if TYPE_CHECKING:
 
 ArtifactKind = Literal["hf", "adapter", "onnx"]
 
-__all__ = ["Artifact", "ArtifactKind", "OliveMapping", "Pass", "PassContext", "Rung", "copy_companions"]
+__all__ = [
+    "Artifact",
+    "ArtifactKind",
+    "CpuQuantizer",
+    "OliveMapping",
+    "Pass",
+    "PassContext",
+    "Rung",
+    "copy_companions",
+]
 
 
 @dataclass(frozen=True)
@@ -94,3 +105,21 @@ class Pass(ABC):
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
         """Write the output artifact into ``out``; return facts worth recording (JSON-able)."""
+
+
+class CpuQuantizer(Pass):
+    """A pass that quantizes the builder's float32 model with ONNX Runtime into a model for its
+    CPU execution provider (ORT's dynamic int8, GPTQ): it forces that build upstream and refuses
+    a target whose ONNX model runs on another provider, whatever device it trains on."""
+
+    upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {"build": {"precision": FLOAT_BUILD}}
+    # why a target whose model runs on another execution provider is refused
+    off_cpu: ClassVar[str]
+
+    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
+        if not ctx.target.runs_on_cpu:
+            raise InvalidCombination(self.off_cpu)
+        if ctx.upstream.get("build", {}).get("precision", FLOAT_BUILD) != FLOAT_BUILD:
+            raise InvalidCombination(
+                f"{self.name} needs the {FLOAT_BUILD} build; set build.precision: {FLOAT_BUILD}"
+            )

@@ -13,6 +13,7 @@ from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._builder_proc import MODULE, run_builder
 from autotune.passes._registry import register_pass
 from autotune.space.params import Choice, ParamSpec, Scalar
+from autotune.targets import PRECISIONS, get_precision
 
 __all__ = [
     "EXCLUDABLE",
@@ -26,7 +27,6 @@ __all__ = [
     "verify_recipe",
 ]
 
-_QUANTIZED = ("int4", "int8")
 # builder options a target must declare in ``Target.builder_options`` to accept them
 _TARGET_ONLY = ("enable_cuda_graph",)
 
@@ -47,12 +47,18 @@ MIXED_PRECISION = (
 KV_CACHE_SCHEMES = ("none", "int8_per_tensor", "int8_per_channel")
 
 
+def _bits(p: Mapping[str, Scalar]) -> int | None:
+    """The weight bits the builder quantizes ``p``'s precision to (None: float weights)."""
+    precision = get_precision(p.get("precision"))
+    return None if precision is None else precision.bits
+
+
 def _quantized(p: Mapping[str, Scalar]) -> bool:
-    return p.get("precision") in _QUANTIZED
+    return _bits(p) is not None
 
 
 def _int4(p: Mapping[str, Scalar]) -> bool:
-    return p.get("precision") == "int4"
+    return _bits(p) == 4
 
 
 def matmul_nodes(model_dir: Path) -> dict[str, dict[str, Any]]:
@@ -113,7 +119,7 @@ def builder_extra_options(
         if kv_scales is None:
             raise ValueError(f"kv_cache_quant={kv} needs its calibrated scale file")
         extra += [f"kv_cache_quant_scheme={kv}", f"kv_cache_scale_file={kv_scales}"]
-    if params["precision"] in _QUANTIZED:
+    if _quantized(params):
         extra += [
             f"block_size={params['block_size']}",
             f"accuracy_level={params['accuracy_level']}",
@@ -186,7 +192,7 @@ def verify_recipe(nodes: Mapping[str, Mapping[str, Any]], params: Mapping[str, S
             raise StepFailed(
                 f"model builder ignored {attr}={params[attr]} (graph has {sorted(map(str, seen))})"
             )
-    body = 4 if params["precision"] == "int4" else 8
+    body = _bits(params) or 8  # the precision's bits (only quantized builds come here)
     bits = {name: n.get("bits") for name, n in quantized.items()}
     head = _lm_head(nodes)
     mixed = str(params.get("matmul_mixed_precision", "none"))
@@ -225,7 +231,7 @@ class Build(Pass):
             "int4",
             "weight precision of the ONNX model",
             Choice(("int4", "int8", "fp32")),
-            allowed=("int4", "int8", "fp16", "bf16", "fp32"),
+            allowed=tuple(PRECISIONS),
         ),
         ParamSpec(
             "block_size",
@@ -320,7 +326,7 @@ class Build(Pass):
 
     def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
         precision = params["precision"]
-        if precision not in ctx.target.precisions:
+        if not ctx.target.allows(precision):
             raise InvalidCombination(
                 f"build.precision {precision} is not valid on target {ctx.target.name} "
                 f"(valid: {', '.join(ctx.target.precisions)})"
@@ -341,9 +347,9 @@ class Build(Pass):
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
     ) -> dict[str, Any]:
-        precision = str(params["precision"])
+        precision = PRECISIONS[str(params["precision"])]
         hf_cache = out.parent / f".{out.name}-hf"
-        args = ["-i", str(source.path), "-o", str(out), "-p", precision, "-e", ctx.target.builder_ep]
+        args = ["-i", str(source.path), "-o", str(out), "-p", precision.builder, "-e", ctx.target.builder_ep]
         args += ["-c", str(hf_cache)]
         kv_scales = self._kv_scales(source, params, ctx, out)
         args += ["--extra_options", *builder_extra_options(params, ctx.model.trust_remote_code, kv_scales)]
@@ -364,7 +370,7 @@ class Build(Pass):
         threads = int(params.get("intra_op_threads", 0))
         if threads:
             facts["session_options"] = set_session_threads(out, threads)
-        if precision in _QUANTIZED:
+        if precision.quantized:
             facts["matmulnbits"] = self._verify(out, params)
         if ctx.target.builder_options:
             facts["provider_options"] = verify_provider_options(out, params, ctx.target.genai_provider)

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autotune.errors import InvalidCombination, StepFailed
-from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
+from autotune.errors import StepFailed
+from autotune.passes._base import Artifact, CpuQuantizer, OliveMapping, PassContext, copy_companions
 from autotune.passes._calibration import calibration_texts
 from autotune.passes._registry import register_pass
 from autotune.space.params import ParamSpec, Scalar
@@ -182,13 +182,13 @@ def tie_embedding(model: Any) -> bool:
     return True
 
 
-class Gptq(Pass):
+class Gptq(CpuQuantizer):
     """GPTQ int4 weight-only quantization of the builder's fp32 model, calibrated on training rows."""
 
     name = "gptq"
     input_kind = "onnx"
     output_kind = "onnx"
-    upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {"build": {"precision": "fp32"}}
+    off_cpu = "gptq calibrates with ONNX Runtime on the CPU; use a cpu target"
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("block_size", "int", 32, "weights per quantization block", allowed=(16, 32, 64, 128)),
         ParamSpec(
@@ -214,12 +214,6 @@ class Gptq(Pass):
         },
         fixed={"algorithm": ("GPTQ",)},
     )
-
-    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
-        if ctx.target.device != "cpu":
-            raise InvalidCombination("gptq calibrates with ONNX Runtime on the CPU; use a cpu target")
-        if ctx.upstream.get("build", {}).get("precision", "fp32") != "fp32":
-            raise InvalidCombination("gptq needs the fp32 build; set build.precision: fp32")
 
     def key_parts(self, params: Mapping[str, Scalar], ctx: PassContext) -> dict[str, Any]:
         return {"data": ctx.data.fingerprint, "seed": ctx.seed}

@@ -6,21 +6,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autotune.errors import InvalidCombination
-from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext, copy_companions
+from autotune.passes._base import Artifact, CpuQuantizer, OliveMapping, PassContext, copy_companions
 from autotune.passes._registry import register_pass
 from autotune.space.params import Choice, ParamSpec, Scalar
 
 __all__ = ["OrtDynamicInt8"]
 
 
-class OrtDynamicInt8(Pass):
+class OrtDynamicInt8(CpuQuantizer):
     """``onnxruntime.quantization.quantize_dynamic`` on the MatMul weights of the fp32 build."""
 
     name = "quantize"
     input_kind = "onnx"
     output_kind = "onnx"
-    upstream_fixed: ClassVar[Mapping[str, Mapping[str, Scalar]]] = {"build": {"precision": "fp32"}}
+    off_cpu = "quantize (ORT dynamic int8) is a CPU chain; use build int4/int8"
     params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("per_channel", "bool", False, "one scale per output channel", Choice((False, True))),
         ParamSpec("reduce_range", "bool", False, "7-bit weights (for older CPUs without VNNI)"),
@@ -30,13 +29,6 @@ class OrtDynamicInt8(Pass):
         params={"per_channel": "per_channel", "reduce_range": "reduce_range"},
         fixed={"weight_type": ("QInt8", "int8")},
     )
-
-    def check(self, params: Mapping[str, Scalar], ctx: PassContext) -> None:
-        if ctx.target.device != "cpu":
-            raise InvalidCombination("quantize (ORT dynamic int8) is a CPU chain; use build int4/int8")
-        build = ctx.upstream.get("build", {})
-        if build.get("precision", "fp32") != "fp32":
-            raise InvalidCombination("quantize needs the fp32 build; set build.precision: fp32")
 
     def run(
         self, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path

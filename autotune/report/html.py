@@ -2,8 +2,9 @@
 
 Built from the report rows and Optuna's frozen trials only: the Pareto plot with the constraint
 region (the preference metric against the first other objective), the hypervolume history,
-parameter importances per objective, a sortable table of every trial, the winner's confusion
-matrix (classification) or first answers (generation) and the study's provenance.
+parameter importances per objective, a sortable table of every trial, the winner's panels that
+its task kind draws (a confusion matrix, the first answers: ``TaskKind.report_panels``) and the
+study's provenance.
 """
 
 from __future__ import annotations
@@ -244,35 +245,6 @@ def _winner(report: Report) -> TrialRow | None:
     return report.row(report.winner) if report.winner is not None else None
 
 
-def _confusion(report: Report) -> go.Figure | None:
-    w = _winner(report)
-    conf = (w.details.get("confusion") or {}) if w is not None else {}
-    if w is None or not conf.get("matrix"):
-        return None
-    labels = conf["labels"]
-    fig = go.Figure(
-        go.Heatmap(
-            z=conf["matrix"], x=labels, y=labels, colorscale="Blues", text=conf["matrix"],
-            texttemplate="%{text}", hovertemplate="gold %{y}, predicted %{x}: %{z}<extra></extra>",
-        )
-    )  # fmt: skip
-    fig.update_layout(
-        title=f"Trial {w.number}: confusion matrix (rows: gold, columns: predicted)",
-        yaxis_autorange="reversed",
-        height=420,
-    )
-    return fig
-
-
-def _recall(report: Report) -> go.Figure | None:
-    w = _winner(report)
-    if not (recall := (w.details.get("per_label_recall") or {}) if w is not None else {}):
-        return None
-    fig = go.Figure(go.Bar(x=list(recall), y=[v if v is not None else 0 for v in recall.values()]))
-    fig.update_layout(title="Winner: recall per label", yaxis_range=[0, 1], height=320)
-    return fig
-
-
 def _front_table(report: Report) -> str:
     """The front with both figures of the preference metric and how each trial compares with the best."""
     if not report.ties:
@@ -292,29 +264,17 @@ def _front_table(report: Report) -> str:
     return "".join(out)
 
 
-def _answers(report: Report, n: int = 10) -> str:
-    """The winner's first ``n`` answers on the search split (generation), with their scores."""
-    w = _winner(report)
-    if w is None or not (answers := list(w.details.get("answers") or [])):
-        return ""
-    scores = w.details.get(f"{report.preference}_scores") or []
-    cells = [(i, str(a), f"{scores[i]:.3f}" if i < len(scores) else "") for i, a in enumerate(answers[:n])]
-    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a)}</td><td>{s}</td></tr>" for i, a, s in cells)
-    return (
-        f"<div id='answers'><h3>Trial {w.number}: its first {len(cells)} answers (search split)</h3>"
-        f"<table><thead><tr><th>#</th><th>answer</th><th>{html.escape(report.preference)}</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table></div>"
-    )
-
-
-def _winner_plots(report: Report) -> str:
-    """The confusion matrix and recall per label where the winner has them (classification)."""
-    if report.winner is None:
-        plots = [_div(None, name, "no winner yet") for name in ("confusion", "recall")]
-    else:
-        figs = (("confusion", _confusion(report)), ("recall", _recall(report)))
-        plots = [_div(fig, name, "") for name, fig in figs if fig is not None]
-    return f"<div class='grid'>{''.join(plots)}</div>" if plots else ""
+def _winner_panels(report: Report) -> str:
+    """What the task kind shows of the winner (``TaskKind.report_panels``: a confusion matrix, the
+    first answers, ...): its figures side by side, then its tables. None for a kind this process
+    has not registered."""
+    w, kind = _winner(report), TASK_KINDS.get(report.task)
+    if w is None:
+        return "<p class='note'>No winner yet.</p>"
+    panels = kind.report_panels(w.number, w.details, report.preference) if kind is not None else []
+    plots = [_div(p.figure, p.name, "") for p in panels if p.figure is not None]
+    tables = [f"<div id='{html.escape(p.name)}'>{p.html}</div>" for p in panels if p.figure is None]
+    return (f"<div class='grid'>{''.join(plots)}</div>" if plots else "") + "".join(tables)
 
 
 def _table(report: Report) -> str:
@@ -437,8 +397,7 @@ def write_html_report(report: Report, study: optuna.Study, space: Space, out_dir
         "best trial's figure there is optimistic; the confirm split was never seen by the search "
         "and is measured once, on the front.</p>",
         _front_table(report),
-        _winner_plots(report),
-        _answers(report),
+        _winner_panels(report),
         "<h2>All trials</h2><p class='note'>Click a column to sort.</p>",
         _table(report),
         "<h2>Provenance</h2><dl>",

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -251,6 +252,11 @@ class Preference(_Strict):
 
 
 class EvaluationSpec(_Strict):
+    """The ``evaluation`` section: the keys every space has, and the built-in kinds' own. Another
+    task kind's own keys (``TaskKind.settings``) sit beside them: the space checks them against
+    its kind (``Space._kind_settings``) and keeps them, defaults filled in, as extra fields."""
+
+    model_config = ConfigDict(extra="allow")
     max_eval_rows: int | None = Field(None, ge=1)
     latency_warmup: int = Field(3, ge=0)
     latency_repeats: int = Field(20, ge=1)
@@ -357,8 +363,9 @@ class Space(_Strict):
     description: str = ""
     task: Annotated[str, AfterValidator(_known_task)] = Field(
         "classification",
-        description="what the fine-tune must do: "
-        + ", ".join(f"{k} ({v.description})" for k, v in TASK_KINDS.items()),
+        description="what the fine-tune must do: a registered task kind (autotune.task_kinds): "
+        "classification (one label of a closed set per row), generation (a free answer per row), "
+        "or one a plug-in registers",
     )
     model: ModelSpec
     data: DataSpec
@@ -390,6 +397,37 @@ class Space(_Strict):
         if kind is not None and isinstance(pref, dict) and "metric" not in pref:
             return {**raw, "preference": {**pref, "metric": kind.quality}}
         return raw
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_settings(cls, raw: Any) -> Any:
+        """The ``evaluation`` keys beyond EvaluationSpec's are the task kind's own: checked with
+        its ``settings`` (an error names the key) and kept with their defaults filled in."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("task", "classification"), str):
+            return raw
+        kind = TASK_KINDS.get(raw.get("task", "classification"))
+        ev = raw.get("evaluation", {})
+        if kind is None or not isinstance(ev, dict):
+            return raw  # the task's or the section's own error says why
+        shared = list(EvaluationSpec.model_fields)
+        own = {k: v for k, v in ev.items() if k not in shared}
+        keys = list(kind.settings.model_fields) if kind.settings is not None else []
+        if clash := [k for k in keys if k in shared]:
+            raise ValueError(f"task: task kind {kind.name!r} redeclares evaluation key(s) {clash}")
+        if unknown := [k for k in own if k not in keys]:
+            raise ValueError(
+                f"evaluation.{unknown[0]}: unknown key (check its spelling; for task {kind.name!r} "
+                f"evaluation takes: {', '.join([*shared, *keys])})"
+            )
+        if kind.settings is None:
+            return raw
+        try:
+            settings = kind.settings.model_validate(own)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"evaluation.{where}: {err['msg']}") from None
+        return {**raw, "evaluation": {**ev, **settings.model_dump()}}
 
     @model_validator(mode="after")
     def _metrics_distinct(self) -> Space:

@@ -21,13 +21,12 @@ from autotune.space.schema import Space
 from autotune.targets import Target
 from autotune.task_kinds import get_task_kind
 from autotune.trial.progress import Reporter
+from autotune.trial.steps import built_model_key
 
 if TYPE_CHECKING:
     from autotune.trial.runner import TrialRunner
 
 __all__ = ["confirm_front"]
-
-_EVAL_STEPS = ("eval-torch", "eval-onnx", "eval-latency")
 
 
 def confirm_front(
@@ -48,7 +47,7 @@ def confirm_front(
         if not row.artifact or not (Path(row.artifact) / "genai_config.json").is_file():
             reporter.message(f"trial {number}: its model is not in this machine's cache; not confirmed")
             continue
-        key = [s["key"] for s in row.steps if s["name"] not in _EVAL_STEPS][-1]
+        key = built_model_key(row.steps)
         try:
             result = runner().confirm(Path(row.artifact), key, target)
         except (AutotuneError, RuntimeError, ValueError, OSError) as exc:

@@ -1,25 +1,67 @@
 """What a study's trials depend on, so that a resume never mixes incomparable trials.
 
-A study records its identity when it is created: the space (less the texts, the preference and
-the study's own settings, which may change on a resume), the evaluation settings, the data files'
-contents and the model's identity. A resume whose identity differs in any part is refused, naming
-the part, before anything is written.
+A study records its identity when it is created: the space (less the sections of ``RESUME_FREE``,
+which may change on a resume), the evaluation settings, the data files' contents and the model's
+identity. A resume whose identity differs in any part is refused, naming the part, before anything
+is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autotune.cache import file_sha256
 from autotune.load.space_file import LoadedSpace
 
-__all__ = ["changed_parts", "study_identity"]
+__all__ = ["RESUME_FREE", "FreeSection", "changed_parts", "resume_hint", "study_identity"]
 
-# Space sections that may change on a resume: texts, the winner's rule, the study's own settings.
-_FREE = ("study", "description", "preference", "olive")
+
+@dataclass(frozen=True)
+class FreeSection:
+    """A top-level section of a space that a resume may change, and why the trials made before
+    the change still compare with those made after it."""
+
+    key: str
+    why: str
+    # how a refused resume names it to the user; None: the user does not write it
+    hint: str | None
+
+
+# The one list of what a resume may change; everything else of the space is the study's identity
+# (the "space" part, and the "evaluation" part for its own section).
+RESUME_FREE: tuple[FreeSection, ...] = (
+    FreeSection(
+        "study",
+        why="how the search runs (n_trials, timeout, name, sampler, seed, build_sweep, fidelity, "
+        "stop, heartbeat): which trials run and for how long, not the data, model or measures "
+        "they are judged by",
+        hint="study.*",
+    ),
+    FreeSection("description", why="text only", hint="description"),
+    FreeSection(
+        "preference",
+        why="picks the winner among the same trials; each report applies it afresh",
+        hint="preference",
+    ),
+    FreeSection(
+        "olive",
+        why="the provenance of a space imported from an Olive config, written by the import",
+        hint=None,
+    ),
+)
+_FREE = tuple(f.key for f in RESUME_FREE)
+# Sections digested as parts of their own, so that a refusal names them.
+_OWN_PARTS = ("evaluation",)
+
+
+def resume_hint() -> str:
+    """What a refused resume tells the user to change only: ``study.*, description or preference``."""
+    hints = [f.hint for f in RESUME_FREE if f.hint is not None]
+    return f"{', '.join(hints[:-1])} or {hints[-1]}" if len(hints) > 1 else hints[0]
 
 
 def _digest(obj: Any) -> str:
@@ -61,7 +103,7 @@ def study_identity(loaded: LoadedSpace) -> dict[str, str]:
     read (a data file or model not here) is left out: loading it fails with its own message."""
     raw = loaded.raw
     out = {
-        "space": _digest({k: v for k, v in raw.items() if k not in (*_FREE, "evaluation")}),
+        "space": _digest({k: v for k, v in raw.items() if k not in (*_FREE, *_OWN_PARTS)}),
         "evaluation": _digest(loaded.space.evaluation.model_dump()),
     }
     files = _data_files(loaded)

@@ -35,9 +35,10 @@ from autotune.study.storage import (
 )
 from autotune.targets import TARGETS, Target, get_target
 from autotune.task_kinds import PerExample
+from autotune.trial.outcome import Promote, TrialOutcome
 from autotune.trial.plan import TrialPlan, plan_trial, searched_names, sweep_variants
 from autotune.trial.progress import Reporter, metrics_text
-from autotune.trial.runner import Promote, TrialOutcome, TrialRunner
+from autotune.trial.runner import TrialRunner
 
 __all__ = ["StudyRun", "make_runner", "pick_target", "run_study"]
 

@@ -14,8 +14,6 @@ worker: one on another machine leaves its trial RUNNING there, and ``autotune st
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
 import warnings
 from collections import Counter
@@ -31,7 +29,7 @@ from optuna.trial import TrialState
 from autotune.errors import AutotuneError
 from autotune.load.space_file import LoadedSpace
 from autotune.space.schema import Heartbeat, Space
-from autotune.study.identity import changed_parts, study_identity
+from autotune.study.identity import changed_parts, resume_hint, study_identity
 from autotune.study.liveness import is_gone
 from autotune.study.sampler import make_sampler
 from autotune.targets import Target
@@ -77,13 +75,6 @@ LOST = LOST_ATTR
 def default_storage(out_dir: Path) -> str:
     """SQLite in the output folder."""
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
-
-
-def _space_digest(loaded: LoadedSpace) -> str:
-    # What the trials depend on; study.*, the preference and the texts may change on resume.
-    report_only = ("study", "description", "evaluation", "preference", "olive")
-    shape = {k: v for k, v in loaded.raw.items() if k not in report_only}
-    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def local_file(url: str) -> Path | None:
@@ -196,7 +187,8 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
     if "identity" in attrs:
         changed = changed_parts(attrs["identity"], identity)
     elif "space_digest" in attrs:  # a study made before identities: its space digest only
-        changed = ["space"] if attrs["space_digest"] != _space_digest(loaded) else []
+        # (the same digest as the identity's space part)
+        changed = ["space"] if attrs["space_digest"] != identity["space"] else []
     else:
         changed = []
     if changed:
@@ -204,8 +196,8 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
                 "model": "model"}  # fmt: skip
         raise AutotuneError(
             f"study {name!r} in {storage} was made with a different {', '.join(what[c] for c in changed)}: "
-            "its trials would not compare with new ones; change only study.*, description or "
-            "preference to resume it, or use another --out / study.name"
+            f"its trials would not compare with new ones; change only {resume_hint()} to resume it, "
+            "or use another --out / study.name"
         )
     names = [o.metric for o in space.objectives]
     if study.metric_names != names:  # optuna-dashboard and other Optuna tools show them by name
@@ -215,7 +207,7 @@ def open_study(loaded: LoadedSpace, storage: str, target: Target, *, create: boo
         # trial constraints are values only in Optuna: their meaning, in the order they are stored
         study.set_user_attr("constraint_names", [str(c) for c in space.constraints])
     if "identity" not in attrs:
-        study.set_user_attr("space_digest", _space_digest(loaded))
+        study.set_user_attr("space_digest", identity["space"])
         study.set_user_attr("identity", identity)
         study.set_user_attr("space", loaded.raw)
         study.set_user_attr("space_path", str(loaded.path))

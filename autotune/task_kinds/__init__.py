@@ -1,40 +1,42 @@
-"""Task kinds (what a fine-tune must do) by name: one registry in code that refuses duplicates."""
+"""Task kinds (what a fine-tune must do) and the metrics that measure them, by name: one registry
+of each in code, refusing duplicates, read at use time. A plug-in registers a kind with
+``register_task_kind`` and a metric with ``register_metric``; nothing else changes."""
 
-from ._base import EvaluationSettings, PerExample, TaskKind
+from ._base import AnswerSettings, EvaluationSettings, Panel, PerExample, TaskKind
+from ._registry import (
+    METRICS,
+    TASK_KINDS,
+    get_task_kind,
+    register_metric,
+    register_task_kind,
+    unregister_metric,
+    unregister_task_kind,
+)
 from .classification import Classification
 from .generation import Generation
+from .metric_spec import MetricSpec, interval
+from .shared import SHARED_METRICS
 
 __all__ = [
+    "METRICS",
     "TASK_KINDS",
+    "AnswerSettings",
+    "Classification",
     "EvaluationSettings",
+    "Generation",
+    "MetricSpec",
+    "Panel",
     "PerExample",
     "TaskKind",
     "get_task_kind",
+    "interval",
+    "register_metric",
     "register_task_kind",
+    "unregister_metric",
+    "unregister_task_kind",
 ]
 
-TASK_KINDS: dict[str, TaskKind] = {}
-
-
-def register_task_kind(kind: TaskKind) -> TaskKind:
-    """Add ``kind`` under its name; a second kind of that name is refused."""
-    if kind.name in TASK_KINDS:
-        raise ValueError(f"task kind {kind.name!r} is registered twice")
-    own = {m.name for m in kind.metrics}
-    missing = [m for m in (kind.quality, kind.gate, kind.confirm, *kind.gated) if m not in own]
-    if missing:
-        raise ValueError(f"task kind {kind.name!r} names metrics it does not declare: {missing}")
-    TASK_KINDS[kind.name] = kind
-    return kind
-
-
-def get_task_kind(name: str) -> TaskKind:
-    """The kind called ``name``; a ValueError naming the known ones otherwise."""
-    try:
-        return TASK_KINDS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_KINDS)}") from None
-
-
+for _metric in SHARED_METRICS:
+    register_metric(_metric)
 for _kind in (Classification(), Generation()):
     register_task_kind(_kind)

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from autotune.task_kinds.metric_spec import MetricSpec, interval
 
-from ._base import EvaluationSettings, PerExample, TaskKind
+from ._base import EvaluationSettings, Panel, PerExample, TaskKind
+from .panels import confusion_panel, recall_panel
 
 if TYPE_CHECKING:
+    from autotune.targets import Target
     from evaluators import Method, ModelArtifact
 
 __all__ = ["SCORING_VERSION", "Classification"]
@@ -105,6 +107,9 @@ class Classification(TaskKind):
         )
         return evaluator.evaluate(artifact, task)
 
+    def scoring(self, task: Any) -> dict[str, Any] | None:
+        return {"method": task.method, "normalize": task.normalize}  # labels chosen by a rule
+
     def details(self, output: Mapping[str, Any], torch: bool = False) -> dict[str, Any]:
         if torch:
             return {
@@ -142,3 +147,21 @@ class Classification(TaskKind):
             "label_scoring": ev.label_scoring,
             "length_normalize": ev.length_normalize,
         }
+
+    def unmeasured(
+        self, chain: Sequence[str], targets: Sequence[Target], ev: EvaluationSettings
+    ) -> dict[str, str]:
+        one_pass = [t.name for t in targets if not t.genai_provider]
+        # ORT's int8 quantizer (per-tensor activations) leaves a graph the label scorer decodes
+        if one_pass and ev.label_scoring == "score" and chain[-1] != "quantize":
+            return {
+                "decode_passes_per_s": (
+                    f"on target {one_pass[0]} every label of a model built by {' > '.join(chain)} is "
+                    "scored in the prompt's own forward pass, so there is no decode pass to count: name "
+                    "latency_p90_ms instead, or drop the metric"
+                )
+            }
+        return {}
+
+    def report_panels(self, number: int, details: Mapping[str, Any], preference: str) -> list[Panel]:
+        return [p for p in (confusion_panel(number, details), recall_panel(details)) if p is not None]

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from autotune.task_kinds.metric_spec import MetricSpec, interval
 
-from ._base import EvaluationSettings, PerExample, TaskKind
+from ._base import AnswerSettings, EvaluationSettings, Panel, PerExample, TaskKind
+from .panels import answers_panel
 
 if TYPE_CHECKING:
+    from autotune.targets import Target
     from evaluators import ModelArtifact
 
 __all__ = ["GENERATION_VERSION", "Generation"]
@@ -167,6 +169,25 @@ class Generation(TaskKind):
 
     def export_fields(self, ev: EvaluationSettings, labels: Sequence[str]) -> dict[str, Any]:
         return {"max_new_tokens": ev.max_new_tokens, "stop": list(ev.stop)}
+
+    def answer_room(self, ev: AnswerSettings) -> tuple[int, str]:
+        return ev.max_new_tokens, "evaluation.max_new_tokens"
+
+    def unmeasured(
+        self, chain: Sequence[str], targets: Sequence[Target], ev: EvaluationSettings
+    ) -> dict[str, str]:
+        if ev.max_new_tokens >= 2:
+            return {}
+        return {
+            "answer_tokens_per_s": (
+                "answer_tokens_per_s counts the tokens after an answer's first, and evaluation."
+                "max_new_tokens is 1: raise it, or drop the metric"
+            )
+        }
+
+    def report_panels(self, number: int, details: Mapping[str, Any], preference: str) -> list[Panel]:
+        panel = answers_panel(number, details, preference)
+        return [panel] if panel is not None else []
 
 
 def _floats(values: Sequence[Any]) -> list[float]:

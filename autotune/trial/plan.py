@@ -77,11 +77,8 @@ def target_values(
     """Narrow a build precision search to what the target (and the space's target entry) allows."""
     if pass_name != "build" or param != "precision" or not isinstance(values, Choice):
         return values
-    allowed = set(target.precisions)
-    for spec in loaded.space.targets:
-        if spec.name == target.name and spec.precisions:
-            allowed &= set(spec.precisions)
-    kept = tuple(v for v in values.choices if v in allowed)
+    narrowed = [t.precisions for t in loaded.space.targets if t.name == target.name and t.precisions]
+    kept = tuple(v for v in values.choices if target.allows(v) and all(v in n for n in narrowed))
     if not kept:
         return values  # nothing valid: let the pass reject it with its reason
     return Fixed(kept[0]) if len(kept) == 1 else Choice(kept)

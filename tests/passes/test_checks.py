@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -12,12 +13,13 @@ from autotune.inputs.data import PromptFormat, TaskData
 from autotune.inputs.models import PreparedModel
 from autotune.passes import PassContext, get_pass
 from autotune.passes.build import builder_extra_options
-from autotune.targets import TARGETS
+from autotune.targets import TARGETS, Target
 
 
-def ctx(target: str = "cpu", upstream: dict | None = None) -> PassContext:
+def ctx(target: str | Target = "cpu", upstream: dict | None = None) -> PassContext:
     data = TaskData((), (), ("a", "b"), PromptFormat("t", "l", "{t}{l}", None), "fp", "x")
-    return PassContext(PreparedModel("m", "m", "fp"), data, TARGETS[target], 0, upstream or {})
+    where = TARGETS[target] if isinstance(target, str) else target
+    return PassContext(PreparedModel("m", "m", "fp"), data, where, 0, upstream or {})
 
 
 def test_build_rejects_fp16_on_cpu() -> None:
@@ -58,6 +60,22 @@ def test_quantize_needs_fp32_build_on_cpu() -> None:
         q.check({}, ctx(upstream={"build": {"precision": "int4"}}))
     with pytest.raises(InvalidCombination, match="CPU chain"):
         q.check({}, ctx("cuda"))
+
+
+@pytest.mark.parametrize("name", ["quantize", "gptq"])
+@pytest.mark.parametrize(
+    "provider", ["DmlExecutionProvider", "OpenVINOExecutionProvider", "CUDAExecutionProvider"]
+)
+def test_cpu_quantizers_follow_where_the_model_runs_not_where_it_trains(name: str, provider: str) -> None:
+    """ORT's int8 and GPTQ quantizers make models for the CPU execution provider: a target that
+    trains on the CPU but runs its ONNX model on another provider is refused all the same."""
+    elsewhere = dataclasses.replace(TARGETS["cpu"], name="elsewhere", execution_provider=provider)
+    assert elsewhere.device == "cpu"
+    p = get_pass(name)()
+    fp32 = {"build": {"precision": "fp32"}}
+    with pytest.raises(InvalidCombination, match="CPU"):
+        p.check({}, ctx(upstream=fp32, target=elsewhere))
+    p.check({}, ctx(upstream=fp32))  # the plain cpu target runs them
 
 
 def test_qlora_without_bitsandbytes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
