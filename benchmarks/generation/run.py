@@ -26,6 +26,7 @@ from autotune.study.loop import make_runner
 from autotune.study.run import open_output
 from autotune.targets import get_target
 from autotune.trial.progress import make_reporter, plain_console
+from autotune.trial.steps import built_model_key
 from evaluators.stats import bootstrap_mean_ci, paired_bootstrap
 
 
@@ -36,7 +37,7 @@ def _finetune_key(row: Any) -> str | None:
 
 
 def _model_key(row: Any) -> str:
-    return str([s["key"] for s in row.steps if not s["name"].startswith("eval-")][-1])
+    return built_model_key(row.steps)
 
 
 def main(argv: list[str] | None = None) -> int:

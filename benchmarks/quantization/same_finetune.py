@@ -23,6 +23,7 @@ from autotune.study.loop import make_runner
 from autotune.study.run import open_output
 from autotune.targets import get_target
 from autotune.trial.progress import make_reporter, plain_console
+from autotune.trial.steps import built_model_key
 from evaluators.stats import paired_test, wilson_interval
 
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[dict[str, Any]] = []
     for r in rows:
-        model_key = [s["key"] for s in r.steps if not s["name"].startswith("eval-")][-1]
+        model_key = built_model_key(r.steps)
         c = runner.confirm(Path(r.artifact or ""), model_key, target)
         correct = [ch == "1" for ch in c["correct"]]
         results.append(

@@ -31,6 +31,7 @@ from autotune.study.run import open_output
 from autotune.targets import get_target
 from autotune.trial.plan import TrialPlan
 from autotune.trial.runner import TrialRunner
+from autotune.trial.steps import EVAL_LATENCY, Step
 
 HERE = Path(__file__).parent
 
@@ -128,7 +129,7 @@ def main() -> None:
             f"in the study {r.seconds} s ({outcome.state})",
             flush=True,
         )
-    all_steps = [s for r in report.rows for s in r.steps if s["name"] != "eval-latency"]
+    all_steps = [s for r in report.rows for s in r.steps if Step.parse(s["name"]) != EVAL_LATENCY]
     hits = sum(s["cache_hit"] for s in all_steps)
     sweep = [r.seconds for r in report.rows if r.state == "complete" and r.steps and r.steps[0]["cache_hit"]]
     fresh = [
