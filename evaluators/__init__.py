@@ -8,8 +8,12 @@ ROUGE-L, chrF and exact match, and the references' teacher-forced log-probabilit
 (``AnswerLikelihoodEvaluator``) judges a model without decoding. ``stats`` holds the intervals
 and the paired tests that tell a real difference from noise.
 
-Heavy back ends (torch, transformers, onnxruntime_genai, evaluate, rouge_score, sacrebleu) are
-imported only when an evaluation needs them.
+Every runtime is opened in one place (``open_runtime``: PyTorch eager, ORT GenAI, or the
+one-pass ONNX Runtime graph) and scores continuations through one interface
+(``SequenceScorer``); label choice, answer likelihood and greedy decoding are written once on
+top of it. ``_genai_config`` is the one reader and writer of genai_config.json. Heavy back ends
+(torch, transformers, onnxruntime_genai, evaluate, rouge_score, sacrebleu) are imported only
+when an evaluation needs them.
 """
 
 from . import stats
@@ -23,10 +27,21 @@ from ._base import (
     Placement,
 )
 from ._constrained import Choice, Decoder, candidate_sequences, choose_label
-from ._genai_config import provider_options
+from ._genai_config import (
+    DecoderConfig,
+    GenaiConfigError,
+    context_length,
+    eos_token_ids,
+    intra_op_threads,
+    provider_options,
+    read_decoder,
+    set_intra_op_threads,
+    set_provider_options,
+)
 from ._greedy import Generation
-from ._registry import evaluator_names, get_evaluator, register_evaluator
-from ._scoring import Backend, Scorer, choose, score_labels
+from ._runtime import DecodingRuntime, GenaiRuntime, HfRuntime, OnePassRuntime, Runtime, open_runtime
+from ._scorer import Backend, Scored, Scorer, SequenceScorer
+from ._scoring import choose, choose_labels, score_labels
 from .accuracy import AccuracyEvaluator, evaluate_hf_model, predict_labels
 from .answer_likelihood import AnswerLikelihoodEvaluator
 from .generation import GenerationEvaluator, generate_answers
@@ -49,36 +64,50 @@ __all__ = [
     "Backend",
     "Choice",
     "Decoder",
+    "DecoderConfig",
+    "DecodingRuntime",
     "EvalTask",
     "Evaluator",
     "EvaluatorError",
+    "GenaiConfigError",
+    "GenaiRuntime",
     "Generation",
     "GenerationEvaluator",
     "GenerationLatencyEvaluator",
     "GenerationTask",
+    "HfRuntime",
     "LatencyEvaluator",
     "Method",
     "ModelArtifact",
+    "OnePassRuntime",
     "PairedResult",
     "PairedScores",
     "Placement",
+    "Runtime",
+    "Scored",
     "Scorer",
+    "SequenceScorer",
     "SizeEvaluator",
     "bootstrap_mean_ci",
     "bootstrap_quantile_ci",
     "candidate_sequences",
     "choose",
     "choose_label",
+    "choose_labels",
+    "context_length",
+    "eos_token_ids",
     "evaluate_hf_model",
-    "evaluator_names",
     "generate_answers",
-    "get_evaluator",
+    "intra_op_threads",
+    "open_runtime",
     "paired_bootstrap",
     "paired_test",
     "predict_labels",
     "provider_options",
-    "register_evaluator",
+    "read_decoder",
     "score_labels",
+    "set_intra_op_threads",
+    "set_provider_options",
     "stats",
     "wilson_interval",
 ]

@@ -1,5 +1,5 @@
-"""ONNX Runtime GenAI session helpers shared by the evaluators: label scoring and decoding,
-og's greedy search for free answers, and teacher-forced answer log-probabilities."""
+"""ONNX Runtime GenAI: loading a folder, the step-by-step backend of greedy labels and timed
+label requests, og's own greedy search for free answers, and the teacher-forced scorer."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime_genai as og  # type: ignore[import-untyped]
 
-from ._base import EvaluatorError, Method
-from ._constrained import Choice, candidate_sequences
+from ._base import EvaluatorError
 from ._genai_config import provider_options
-from ._scoring import check_ids, choose, log_softmax
+from ._scorer import Continuations, Scored, SequenceScorer, Stepwise, check, check_ids, log_softmax
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def last_logits(generator: Any) -> npt.NDArray[np.float32]:
 
 
 class GenaiBackend:
-    """``Decoder`` and ``Scorer`` over ORT GenAI: one generator per prompt.
+    """``Decoder`` and step ``Scorer`` over ORT GenAI: one generator per prompt.
 
     The generator holds the prompt plus at most ``answer_tokens`` tokens. ``extend`` reads
     the raw logits of every fed position (``get_output("logits")``; ``get_logits`` gives the
@@ -164,41 +163,35 @@ class GenaiGreedy:
         return self._picked()
 
 
-def answer_logprobs_genai(
-    session: GenaiSession, prompt_ids: Sequence[int], answer_ids: Sequence[int]
-) -> npt.NDArray[np.float64]:
-    """Log-probability of each answer token after the prompt and the answer tokens before it.
+class GenaiScorer(SequenceScorer):
+    """``SequenceScorer`` over ORT GenAI, one prompt at a time. A prompt with one continuation
+    is fed with it in one ``append_tokens`` (the prompt and the continuation but its last token),
+    ``get_output("logits")`` holding every fed position; one with several runs ``Stepwise`` over
+    a ``GenaiBackend``: the prompt's prefill, then a pass per continuation longer than one token
+    and a ``rewind_to`` the prompt."""
 
-    One ``append_tokens`` of the prompt and the answer but its last token; ``get_output("logits")``
-    holds every fed position, and the last ``len(answer_ids)`` of them predict the answer.
-    """
-    generator = session.generator(len(prompt_ids) + len(answer_ids))
-    generator.append_tokens(np.asarray([*prompt_ids, *answer_ids[:-1]], dtype=np.int32))
-    logits = np.asarray(generator.get_output("logits"), dtype=np.float32)
-    rows = logits.reshape(-1, logits.shape[-1])[-len(answer_ids) :]
-    if rows.shape[0] != len(answer_ids):
-        raise EvaluatorError(f"ORT GenAI gave logits of {rows.shape[0]} positions, not of every fed token")
-    check_ids(answer_ids, rows.shape[-1])
-    return log_softmax(rows)[np.arange(len(answer_ids)), list(answer_ids)]
+    def __init__(self, session: GenaiSession) -> None:
+        self.session = session
 
+    def score(self, prompts: Sequence[Sequence[int]], continuations: Sequence[Continuations]) -> list[Scored]:
+        check(prompts, continuations)
+        stepwise = Stepwise(GenaiBackend(self.session, max(len(s) for c in continuations for s in c)))
+        return [
+            Scored((self._joined(p, c[0]),), 1) if len(c) == 1 else stepwise.score([p], [c])[0]
+            for p, c in zip(prompts, continuations, strict=True)
+        ]
 
-def predict_genai(
-    session: GenaiSession,
-    prompts: Sequence[str],
-    label_set: Sequence[str],
-    eos: bool = True,
-    *,
-    method: Method = "score",
-    normalize: bool = False,
-) -> list[Choice]:
-    """The label (by ``method``) for every prompt, tokenized by the session's own tokenizer."""
-    eos_id = session.eos_id() if eos else None
-    cands = [candidate_sequences(session.encode, p, label_set, eos_id) for p in prompts]
-    backend = GenaiBackend(session, answer_tokens=max(len(s) for c in cands for s in c))
-    return [
-        choose(backend, session.encode(p), c, label_set, method=method, normalize=normalize)
-        for p, c in zip(prompts, cands, strict=True)
-    ]
+    def _joined(self, prompt_ids: Sequence[int], answer_ids: Sequence[int]) -> npt.NDArray[np.float64]:
+        generator = self.session.generator(len(prompt_ids) + len(answer_ids))
+        generator.append_tokens(np.asarray([*prompt_ids, *answer_ids[:-1]], dtype=np.int32))
+        logits = np.asarray(generator.get_output("logits"), dtype=np.float32)
+        rows = logits.reshape(-1, logits.shape[-1])[-len(answer_ids) :]
+        if rows.shape[0] != len(answer_ids):
+            raise EvaluatorError(
+                f"ORT GenAI gave logits of {rows.shape[0]} positions, not of every fed token"
+            )
+        check_ids(answer_ids, rows.shape[-1])
+        return log_softmax(rows)[np.arange(len(answer_ids)), list(answer_ids)]
 
 
 def runtime_versions() -> dict[str, str]:

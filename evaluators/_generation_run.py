@@ -18,7 +18,8 @@ import numpy as np
 from ._base import EvaluatorError
 from ._greedy import STOP_REASONS, Generation, Stepper, greedy_generate
 from ._rss import peak_rss_mb
-from ._runtimes import load_for_request, timed_cycle
+from ._runtime import decoding
+from ._timed import load_for_request, timed_cycle
 from .stats import bootstrap_quantile_ci
 
 
@@ -55,6 +56,7 @@ def measure_generation(request: dict[str, Any]) -> dict[str, Any]:
     max_new_tokens: int = request["max_new_tokens"]
     stop: list[str] = request["stop"]
     runtime, facts = load_for_request(request)
+    runtime = decoding(runtime)
     prompt_ids = [runtime.encode(p) for p in prompts]
 
     def one(i: int) -> Request:

@@ -1,9 +1,11 @@
-"""Transformers backend for constrained label prediction (imports torch: load lazily)."""
+"""PyTorch eager over a transformers model: loading, the forward pass with its KV cache, and the
+step-by-step backend of greedy decoding and timed label requests (imports torch: load lazily).
+Batched teacher-forced scoring is ``_hf_scorer``."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,17 +16,60 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from ._base import EvaluatorError, Method
-from ._constrained import Choice, Encode, candidate_sequences
-from ._hf_batch import HfForward, score_labels_batched, snapshot_unless_croppable
-from ._scoring import choose
+from ._base import EvaluatorError
 
 # from_pretrained(dtype=) exists from 4.56; transformers 5 deprecates torch_dtype=.
 _DTYPE_KWARG = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
 
 
+class HfForward:
+    """A causal LM's forward with its cache under the name this transformers version uses,
+    projecting only the last position onto the vocabulary where the model allows it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        # Project only the last position onto the vocabulary (transformers >= 4.50).
+        self.last_only: dict[str, Any] = {"logits_to_keep": 1}
+
+    def __call__(
+        self,
+        ids: torch.Tensor,
+        cache: dict[str, Any],
+        last_only: bool,
+        mask: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The logits and the cache after ``ids`` (``cache``: {} or what a call returned)."""
+        kwargs: dict[str, Any] = dict(input_ids=ids, use_cache=True, **cache)
+        if mask is not None:
+            kwargs.update(attention_mask=mask, position_ids=pos)
+        if last_only and self.last_only:
+            try:
+                out = self.model(**kwargs, **self.last_only)
+            except TypeError as exc:
+                if "logits_to_keep" not in str(exc):
+                    raise
+                self.last_only = {}
+                out = self.model(**kwargs)
+        else:
+            out = self.model(**kwargs)
+        # transformers >= 5.24 names the cache `cache`; earlier versions `past_key_values`.
+        fields = getattr(type(out), "__dataclass_fields__", {})
+        key = "cache" if "cache" in fields else "past_key_values"
+        logits: torch.Tensor = out.logits
+        return logits, {key: getattr(out, key)}
+
+
+def snapshot_unless_croppable(cache: Any) -> Any:
+    """None if ``cache`` can be cropped back to the prompt (``crop(-n)`` removes n tokens in
+    transformers 4 and 5 alike), else a copy of it to restore from."""
+    croppable = hasattr(cache, "crop") and getattr(cache, "is_croppable", True)
+    return None if croppable else copy.deepcopy(cache)
+
+
 class HfBackend:
-    """``Decoder`` and ``Scorer`` over a causal LM, with the model's KV cache.
+    """``Decoder`` and step ``Scorer`` over a causal LM, with the model's KV cache.
 
     ``rewind`` crops the cache back to the prompt (``Cache.crop(-n)``, which removes n
     tokens in transformers 4 and 5 alike); a cache that cannot be cropped is restored from
@@ -70,16 +115,18 @@ class HfBackend:
             cache.crop(-extra)
 
 
-def _encoder(tokenizer: PreTrainedTokenizerBase) -> Encode:
+def encoder(tokenizer: PreTrainedTokenizerBase) -> Callable[[str], list[int]]:
+    """The tokenizer's ids of a text, special tokens it adds included."""
+
     def encode(text: str) -> list[int]:
-        ids: list[int] = tokenizer(text)["input_ids"]
-        return ids
+        return [int(i) for i in tokenizer(text)["input_ids"]]
 
     return encode
 
 
 @contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and inference mode for the block; the model's training flag is restored after."""
     was_training = model.training
     model.eval()
     try:
@@ -87,44 +134,6 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
             yield
     finally:
         model.train(was_training)
-
-
-def predict_hf(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    label_set: Sequence[str],
-    eos: bool = True,
-    *,
-    method: Method = "score",
-    normalize: bool = False,
-) -> list[Choice]:
-    """The label (by ``method``, see ``_scoring.choose``) for every prompt with a loaded model.
-
-    Whole-label scoring runs prompts in batches (``_hf_batch``); greedy decoding one prompt
-    at a time, since each prompt's next pass depends on its own choice. The model is put in
-    eval mode for the duration and restored afterwards; inputs go to the device of its
-    parameters.
-    """
-    eos_id: int | None = None
-    if eos:
-        if tokenizer.eos_token_id is None:
-            raise EvaluatorError("eos is set but the tokenizer has no EOS token")
-        eos_id = int(tokenizer.eos_token_id)
-    encode = _encoder(tokenizer)
-    choices = []
-    with _eval_mode(model):
-        if method == "score":  # whole-label scoring batches prompts: same scores, ~6x faster on a CPU
-            ids = [encode(p) for p in prompts]
-            per_prompt = [candidate_sequences(encode, p, label_set, eos_id) for p in prompts]
-            return score_labels_batched(model, ids, per_prompt, label_set, normalize=normalize)
-        backend = HfBackend(model)
-        for prompt in prompts:
-            cands = candidate_sequences(encode, prompt, label_set, eos_id)
-            choices.append(
-                choose(backend, encode(prompt), cands, label_set, method=method, normalize=normalize)
-            )
-    return choices
 
 
 def hf_eos_ids(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:

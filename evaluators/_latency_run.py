@@ -17,8 +17,8 @@ import numpy as np
 from ._base import EvaluatorError
 from ._constrained import candidate_sequences
 from ._rss import peak_rss_mb
-from ._runtimes import load_for_request, timed_cycle
-from ._timed import Timing, timed_request, timed_tree
+from ._runtime import DecodingRuntime
+from ._timed import Timing, load_for_request, timed_cycle, timed_one_pass, timed_request
 from .stats import bootstrap_quantile_ci
 
 
@@ -32,24 +32,28 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     eos_id = runtime.eos_id if request["eos"] else None
     prompt_ids = [runtime.encode(p) for p in prompts]
     cands = [candidate_sequences(runtime.encode, p, labels, eos_id) for p in prompts]
-    tree = runtime.tree
-    backend = None if tree else runtime.backend(max(len(c) for per_prompt in cands for c in per_prompt))
+    normalize = request["normalize"]
+    if isinstance(runtime, DecodingRuntime):  # the prefill, then a pass per label or greedy steps
+        label_passes = "per_label"
+        backend = runtime.backend(max(len(c) for per_prompt in cands for c in per_prompt))
 
-    def one(i: int) -> Timing:
-        k = i % len(prompts)
-        if tree is not None:
-            return timed_tree(tree, prompt_ids[k], cands[k], labels, normalize=request["normalize"])
-        assert backend is not None
-        return timed_request(
-            backend, prompt_ids[k], cands[k], labels, method=request["method"], normalize=request["normalize"]
-        )
+        def one(i: int) -> Timing:
+            k = i % len(prompts)
+            args = (prompt_ids[k], cands[k], labels)
+            return timed_request(backend, *args, method=request["method"], normalize=normalize)
+    else:  # every label in the prompt's pass
+        label_passes = "one"
+
+        def one(i: int) -> Timing:
+            k = i % len(prompts)
+            return timed_one_pass(runtime.scorer, prompt_ids[k], cands[k], labels, normalize=normalize)
 
     timings, lens = timed_cycle(runtime, one, request, prompt_ids)
     return {
         **_summary(timings, lens["lens"]),
         "prompt_len": lens["prompt_len"],
         "method": request["method"],
-        "label_passes": "one" if tree else "per_label",
+        "label_passes": label_passes,
         "normalize": request["normalize"],
         "warmup": request["warmup"],
         "repeats": request["repeats"],

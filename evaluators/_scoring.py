@@ -1,57 +1,52 @@
-"""Whole-label scoring (``method="score"``): every label's full token sequence is compared.
+"""Choosing a label, written once for every runtime.
 
-Greedy decoding commits to a label's first token; a short, common first token (SmolLM2
-spells "sadness" as ``s|ad|ness``) can then win for every prompt. Here each label's
-continuation, EOS included, is scored by the summed log-probability of its tokens, or the
-mean per token with ``normalize``, and the best one wins. Like ``choose_label`` it talks to
-a model through a small protocol, ``Scorer``, so it is tested with hand-set logits.
+Whole-label scoring (``method="score"``, the default) compares every label's full token
+sequence: greedy decoding commits to a label's first token, and a short, common first token
+(SmolLM2 spells "sadness" as ``s|ad|ness``) can then win for every prompt. Each label's
+continuation, EOS included, is scored by the summed log-probability of its tokens, or the mean
+per token with ``normalize``, and the best one wins; the log-probabilities come from the
+runtime's ``SequenceScorer`` (``_scorer``). ``method="greedy"`` decodes restricted to the
+labels' token trie (``_constrained.choose_label``). ``score_labels`` and ``choose`` run one
+prompt over a step-by-step backend; the latency child times exactly those.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from ._base import Method
-from ._constrained import Choice, Decoder, choose_label
+from ._constrained import Choice, candidate_sequences, choose_label
+from ._runtime import Runtime, decoding
+from ._scorer import Backend, Scored, Scorer, Stepwise
 
 
-class Scorer(Protocol):
-    """Logits of continuations of one prompt.
+def _check_labels(candidates: Sequence[tuple[int, ...]], labels: Sequence[str]) -> None:
+    if len(candidates) != len(labels) or not candidates or not all(candidates):
+        raise ValueError("need one non-empty candidate sequence per label")
 
-    ``start`` resets the state, runs the prompt (one forward pass) and returns the logits of
-    its last position, 1-D. ``extend`` feeds tokens after the current state in one forward
-    pass and returns the logits after each of them, shape (len(token_ids), vocab).
-    ``rewind`` goes back to the end of the prompt.
+
+def choice_of(
+    scored: Scored,
+    candidates: Sequence[tuple[int, ...]],
+    labels: Sequence[str],
+    *,
+    normalize: bool = False,
+) -> Choice:
+    """The ``Choice`` among ``labels`` from their candidates' ``scored`` log-probabilities.
+
+    Its score is a candidate's summed log-probability (its mean per token with ``normalize``);
+    ties go to the earlier label. ``passes`` is what the scorer ran; ``steps`` the label tokens
+    fed after the prompt (every candidate's but its last).
     """
-
-    def start(self, prompt_ids: Sequence[int]) -> npt.NDArray[np.floating]: ...
-
-    def extend(self, token_ids: Sequence[int]) -> npt.NDArray[np.floating]: ...
-
-    def rewind(self) -> None: ...
-
-
-class Backend(Decoder, Scorer, Protocol):
-    """A model that serves both label rules (the HF and ORT GenAI backends are)."""
-
-
-def log_softmax(logits: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Log-probabilities along the last axis, computed in float64."""
-    x = np.asarray(logits, dtype=np.float64)
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    out: npt.NDArray[np.float64] = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-    return out
-
-
-def check_ids(ids: Sequence[int], vocab: int) -> None:
-    top = max(ids)
-    if top >= vocab:
-        raise ValueError(f"token id {top} is outside the logits ({vocab})")
+    _check_labels(candidates, labels)
+    totals = scored.totals
+    scores = [t / len(c) if normalize else float(t) for t, c in zip(totals, candidates, strict=True)]
+    steps = sum(len(c) - 1 for c in candidates)
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    best = order[0]
+    margin = scores[best] - scores[order[1]] if len(order) > 1 else math.inf
+    return Choice(best, labels[best], steps, passes=scored.passes, scores=tuple(scores), margin=margin)
 
 
 def score_labels(
@@ -62,52 +57,12 @@ def score_labels(
     *,
     normalize: bool = False,
 ) -> Choice:
-    """The label whose whole candidate sequence is likeliest after the prompt.
-
-    One prefill of the prompt scores every candidate's first token; a candidate of k > 1
-    tokens then costs one more forward pass, feeding its first k - 1 tokens, and a rewind.
-    So ``passes`` = 1 + the number of candidates longer than one token. Ties go to the
-    earlier label.
-    """
-    if len(candidates) != len(labels) or not candidates or not all(candidates):
-        raise ValueError("need one non-empty candidate sequence per label")
-    first = log_softmax(np.asarray(scorer.start(prompt_ids)).reshape(-1))
-    vocab = first.shape[0]
-    totals: list[float] = []
-    for cand in candidates:
-        check_ids(cand, vocab)
-        total = float(first[cand[0]])
-        if len(cand) > 1:
-            fed = cand[:-1]
-            rows = np.asarray(scorer.extend(fed))
-            if rows.shape != (len(fed), vocab):
-                raise ValueError(f"extend({len(fed)} tokens) gave logits of shape {rows.shape}")
-            total += float(log_softmax(rows)[np.arange(len(fed)), list(cand[1:])].sum())
-            scorer.rewind()
-        totals.append(total)
-    return choice_of(totals, candidates, labels, normalize=normalize)
-
-
-def choice_of(
-    totals: Sequence[float],
-    candidates: Sequence[tuple[int, ...]],
-    labels: Sequence[str],
-    *,
-    normalize: bool = False,
-) -> Choice:
-    """The ``Choice`` from each candidate's summed log-probability (``totals``).
-
-    Its cost is that of ``score_labels`` on this prompt: one prefill, then one pass and
-    ``len - 1`` fed tokens per candidate longer than one token; a batched backend that
-    scores many prompts per pass counts each prompt's share the same way.
-    """
-    scores = [t / len(c) if normalize else float(t) for t, c in zip(totals, candidates, strict=True)]
-    longer = [c for c in candidates if len(c) > 1]
-    passes, steps = 1 + len(longer), sum(len(c) - 1 for c in longer)
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    best = order[0]
-    margin = scores[best] - scores[order[1]] if len(order) > 1 else math.inf
-    return Choice(best, labels[best], steps, passes=passes, scores=tuple(scores), margin=margin)
+    """The label whose whole candidate sequence is likeliest after the prompt, over a
+    step-by-step backend (``Stepwise``): ``passes`` = 1 + the number of candidates longer than
+    one token. Ties go to the earlier label."""
+    _check_labels(candidates, labels)
+    scored = Stepwise(scorer).score([prompt_ids], [candidates])[0]
+    return choice_of(scored, candidates, labels, normalize=normalize)
 
 
 def choose(
@@ -127,3 +82,32 @@ def choose(
             raise ValueError("normalize applies to method='score' only")
         return choose_label(backend, prompt_ids, candidates, labels)
     raise ValueError(f"unknown method {method!r}; known: 'score', 'greedy'")
+
+
+def choose_labels(
+    runtime: Runtime,
+    prompts: Sequence[str],
+    label_set: Sequence[str],
+    *,
+    eos: bool = True,
+    method: Method = "score",
+    normalize: bool = False,
+) -> list[Choice]:
+    """The label (by ``method``) for every prompt, tokenized by the runtime's own tokenizer.
+
+    "score" hands every prompt to the runtime's scorer at once (PyTorch batches them; ONNX
+    Runtime scores one prompt at a time); "greedy" decodes one prompt at a time, since each
+    prompt's next pass depends on its own choice. Call it inside ``runtime.context()``.
+    """
+    if method not in ("score", "greedy"):
+        raise ValueError(f"unknown method {method!r}; known: 'score', 'greedy'")
+    if normalize and method != "score":
+        raise ValueError("normalize applies to method='score' only")
+    eos_id = runtime.eos_for(eos)
+    cands = [candidate_sequences(runtime.encode, p, label_set, eos_id) for p in prompts]
+    ids = [runtime.encode(p) for p in prompts]
+    if method == "score":
+        scored = runtime.scorer.score(ids, cands)
+        return [choice_of(s, c, label_set, normalize=normalize) for s, c in zip(scored, cands, strict=True)]
+    decoder = decoding(runtime).backend(max(len(s) for c in cands for s in c))
+    return [choose_label(decoder, i, c, label_set) for i, c in zip(ids, cands, strict=True)]

@@ -1,17 +1,60 @@
-"""One timed request: a backend wrapper that times and counts the forward passes it runs."""
+"""What the latency children share: the runtime a request names, the cycle of warm-up and timed
+requests, and one timed label request (a backend wrapper that times and counts the forward
+passes it runs)."""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import psutil
 
-from ._base import EvaluatorError, Method
-from ._scoring import Backend, choose
-from ._tree import TreeScorer, score_tree
+from ._base import EvaluatorError, Method, ModelArtifact, Placement
+from ._rss import MB
+from ._runtime import Runtime, open_runtime
+from ._scorer import Backend, SequenceScorer
+from ._scoring import choice_of, choose
+
+T = TypeVar("T")
+
+
+def load_for_request(request: dict[str, Any]) -> tuple[Runtime, dict[str, Any]]:
+    """The runtime a timing child's ``request`` names, and the facts every timing record carries:
+    provider, threads, versions, load time and the RSS right after loading."""
+    placement = Placement(**request["placement"])
+    t_load = time.perf_counter()
+    one_pass = bool(request.get("one_pass")) and request.get("method") == "score"
+    artifact = ModelArtifact(Path(request["path"]), request["kind"], placement)
+    runtime = open_runtime(artifact, one_pass=one_pass)
+    load_s = time.perf_counter() - t_load
+    return runtime, {
+        "provider": placement.label,
+        "threads": runtime.threads,
+        "versions": runtime.versions,
+        "runtime": runtime.name,
+        "load_s": load_s,
+        "rss_after_load_mb": psutil.Process().memory_info().rss / MB,
+    }
+
+
+def timed_cycle(
+    runtime: Runtime, one: Callable[[int], T], request: dict[str, Any], prompt_ids: Sequence[Sequence[int]]
+) -> tuple[list[T], dict[str, Any]]:
+    """``warmup`` untimed then ``repeats`` timed requests ``one(i)`` in the runtime's context, and
+    the prompt lengths: per timed request (``lens``) and their spread (``prompt_len``)."""
+    with runtime.context():
+        for i in range(request["warmup"]):
+            one(i)
+        timed = [one(i) for i in range(request["repeats"])]
+    lens = [len(ids) for ids in prompt_ids]
+    spread = {"min": min(lens), "median": statistics.median(lens), "max": max(lens)}
+    return timed, {"lens": [lens[i % len(lens)] for i in range(len(timed))], "prompt_len": spread}
 
 
 @dataclass(frozen=True)
@@ -89,17 +132,20 @@ def timed_request(
     )
 
 
-def timed_tree(
-    scorer: TreeScorer,
+def timed_one_pass(
+    scorer: SequenceScorer,
     prompt_ids: Sequence[int],
     candidates: Sequence[tuple[int, ...]],
     labels: Sequence[str],
     *,
     normalize: bool,
 ) -> Timing:
-    """Exactly the work of predicting one label in one pass (``_tree.score_tree``), timed: the
-    whole request is that pass, so it counts as the prefill, with the label tokens it carried."""
+    """Exactly the work of predicting one label with a scorer that runs one pass per prompt
+    (``_tree.TreeScorer``), timed: the whole request is that pass, so it counts as the prefill,
+    with the label tokens it carried."""
     t0 = time.perf_counter()
-    choice = score_tree(scorer, prompt_ids, candidates, labels, normalize=normalize)
+    choice = choice_of(scorer.score([prompt_ids], [candidates])[0], candidates, labels, normalize=normalize)
     total = time.perf_counter() - t0
+    if choice.passes != 1:
+        raise EvaluatorError(f"a one-pass request ran {choice.passes} forward passes")
     return Timing(total, total, 0.0, choice.passes, 0, 0, label_tokens_in_prefill=choice.steps)

@@ -19,7 +19,6 @@ activations (int4/int8 builds with accuracy_level 4) or sums in another order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._base import EvaluatorError
-from ._constrained import Choice
-from ._scoring import check_ids, choice_of, log_softmax
+from ._genai_config import eos_token_ids, intra_op_threads, read_decoder
+from ._scorer import Continuations, Scored, SequenceScorer, check, check_ids, log_softmax
 
 _GQA = "GroupQueryAttention"
 _POSITION_IDS, _BIAS = 9, 10  # GroupQueryAttention's optional inputs
@@ -53,7 +52,7 @@ class Tree:
     rows: list[int]
 
 
-def tree_of(prompt_ids: Sequence[int], candidates: Sequence[tuple[int, ...]]) -> Tree:
+def tree_of(prompt_ids: Sequence[int], candidates: Continuations) -> Tree:
     """The tree of ``prompt_ids`` and every candidate but its last token (see ``Tree``)."""
     n = len(prompt_ids)
     tokens, positions, owner = list(prompt_ids), list(range(n)), [-1] * n
@@ -71,19 +70,22 @@ def tree_of(prompt_ids: Sequence[int], candidates: Sequence[tuple[int, ...]]) ->
     return Tree(tokens, positions, bias, [n - 1, *range(n, size)])
 
 
-def totals_of(logits: npt.ArrayLike, candidates: Sequence[tuple[int, ...]]) -> list[float]:
-    """Each candidate's summed log-probability from the logits of a tree's ``rows``."""
+def logprobs_of(logits: npt.ArrayLike, candidates: Continuations) -> tuple[npt.NDArray[np.float64], ...]:
+    """Each candidate's token log-probabilities from the logits of a tree's ``rows``."""
     logp = log_softmax(np.asarray(logits).reshape(-1, np.shape(logits)[-1]))
-    out: list[float] = []
+    out: list[npt.NDArray[np.float64]] = []
     row = 1
     for cand in candidates:
         check_ids(cand, logp.shape[-1])
-        total = float(logp[0, cand[0]])
-        for token in cand[1:]:
-            total += float(logp[row, token])
-            row += 1
-        out.append(total)
-    return out
+        rows = [0, *range(row, row + len(cand) - 1)]
+        out.append(logp[rows, list(cand)])
+        row += len(cand) - 1
+    return tuple(out)
+
+
+def totals_of(logits: npt.ArrayLike, candidates: Continuations) -> list[float]:
+    """Each candidate's summed log-probability from the logits of a tree's ``rows``."""
+    return Scored(logprobs_of(logits, candidates), 1).totals
 
 
 def scoring_graph(model: Any) -> Any:
@@ -136,26 +138,25 @@ def scoring_graph(model: Any) -> Any:
     return model
 
 
-class TreeScorer:
-    """A plain ONNX Runtime CPU session over ``scoring_graph`` of an ORT GenAI folder, with the
-    folder's tokenizer (``tokenizer.json``, read by ``tokenizers``; ORT GenAI is not loaded, so
-    the weights are in memory once)."""
+class TreeScorer(SequenceScorer):
+    """``SequenceScorer`` that scores each prompt with all its continuations in one forward pass
+    (``passes`` 1): a plain ONNX Runtime CPU session over ``scoring_graph`` of an ORT GenAI
+    folder, with the folder's tokenizer (``tokenizer.json``, read by ``tokenizers``; ORT GenAI is
+    not loaded, so the weights are in memory once)."""
 
     def __init__(self, folder: Path) -> None:
+        decoder = read_decoder(folder)
+        self.threads = intra_op_threads(folder)
+        self.eos_ids = eos_token_ids(folder)
+        self._layers = decoder.num_hidden_layers
+        self._kv = (decoder.num_key_value_heads, decoder.head_size)
+        self._key, self._value = decoder.past_names
+
         import onnx
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        config = json.loads((folder / "genai_config.json").read_text())
-        decoder = config["model"]["decoder"]
-        self.threads = int(decoder.get("session_options", {}).get("intra_op_num_threads", 0))
-        self._layers = int(decoder["num_hidden_layers"])
-        self._kv = (int(decoder["num_key_value_heads"]), int(decoder["head_size"]))
-        inputs = decoder["inputs"]
-        self._key, self._value = inputs["past_key_names"], inputs["past_value_names"]
-        eos = config["model"].get("eos_token_id")
-        self.eos_ids = tuple(int(i) for i in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
-        graph = scoring_graph(onnx.load(str(folder / decoder["filename"]), load_external_data=False))
+        graph = scoring_graph(onnx.load(str(folder / decoder.filename), load_external_data=False))
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(folder))
@@ -189,49 +190,12 @@ class TreeScorer:
         out: npt.NDArray[np.float32] = np.asarray(self._session.run(["logits"], feed)[0], dtype=np.float32)[0]
         return out
 
-
-def score_tree(
-    scorer: TreeScorer,
-    prompt_ids: Sequence[int],
-    candidates: Sequence[tuple[int, ...]],
-    labels: Sequence[str],
-    *,
-    normalize: bool = False,
-) -> Choice:
-    """``score_labels``'s rule (summed or mean log-probability, ties to the earlier label) in one
-    forward pass: ``passes`` is 1, ``steps`` the label tokens fed."""
-    if len(candidates) != len(labels) or not candidates or not all(candidates):
-        raise ValueError("need one non-empty candidate sequence per label")
-    totals = totals_of(scorer.logits(tree_of(prompt_ids, candidates)), candidates)
-    choice = choice_of(totals, candidates, labels, normalize=normalize)
-    fed = sum(len(c) - 1 for c in candidates)
-    return Choice(choice.index, choice.label, fed, passes=1, scores=choice.scores, margin=choice.margin)
-
-
-def predict_tree(
-    scorer: TreeScorer,
-    prompts: Sequence[str],
-    label_set: Sequence[str],
-    eos: bool = True,
-    *,
-    normalize: bool = False,
-) -> list[Choice]:
-    """``predict_genai``'s labels (method "score"), each prompt scored in one pass."""
-    from ._constrained import candidate_sequences
-
-    if eos and not scorer.eos_ids:
-        raise EvaluatorError("eos is set but genai_config.json names no EOS token")
-    eos_id = scorer.eos_ids[0] if eos else None
-    return [
-        score_tree(
-            scorer,
-            scorer.encode(p),
-            candidate_sequences(scorer.encode, p, label_set, eos_id),
-            label_set,
-            normalize=normalize,
-        )
-        for p in prompts
-    ]
+    def score(self, prompts: Sequence[Sequence[int]], continuations: Sequence[Continuations]) -> list[Scored]:
+        check(prompts, continuations)
+        return [
+            Scored(logprobs_of(self.logits(tree_of(p, c)), c), 1)
+            for p, c in zip(prompts, continuations, strict=True)
+        ]
 
 
 def load_tree(folder: Path) -> TreeScorer | None:
@@ -241,7 +205,6 @@ def load_tree(folder: Path) -> TreeScorer | None:
     Runtime that refuses the derived graph (ORT GenAI's own loader then runs, and says why if it
     cannot either). Which scorer ran is in every latency record (``label_passes``)."""
     try:
-        json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]["inputs"]
         return TreeScorer(folder)
     except (OSError, ValueError, KeyError, TypeError, EvaluatorError):
         return None

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ._base import EvalTask, Evaluator, Method, ModelArtifact, require_kind
 from ._constrained import Choice
 from ._metric import label_accuracy
+from ._runtime import open_runtime
+from ._scoring import choose_labels
 from .stats import wilson_interval
 
 if TYPE_CHECKING:
@@ -40,21 +42,9 @@ def predict_labels(
     graph allows it, else in a pass per label.
     """
     require_kind(AccuracyEvaluator.name, artifact, "hf", "onnx-genai")
-    if artifact.kind == "hf":
-        from ._hf import load_hf, predict_hf
-
-        model, tokenizer = load_hf(artifact.path, artifact.placement.device)
-        return predict_hf(model, tokenizer, prompts, label_set, eos, method=method, normalize=normalize)
-    if one_pass and method == "score" and not artifact.placement.genai_provider:
-        from ._tree import load_tree, predict_tree
-
-        scorer = load_tree(artifact.path)
-        if scorer is not None:
-            return predict_tree(scorer, prompts, label_set, eos, normalize=normalize)
-    from ._genai import load_genai, predict_genai
-
-    session = load_genai(artifact.path, artifact.placement.genai_provider)
-    return predict_genai(session, prompts, label_set, eos, method=method, normalize=normalize)
+    runtime = open_runtime(artifact, one_pass=one_pass and method == "score")
+    with runtime.context():
+        return choose_labels(runtime, prompts, label_set, eos=eos, method=method, normalize=normalize)
 
 
 def _metrics(task: EvalTask, choices: Sequence[Choice]) -> dict[str, Any]:
@@ -86,11 +76,18 @@ def evaluate_hf_model(
     The model runs on the device of its parameters, in eval mode and inference mode; its
     training flag is restored afterwards. The labels are chosen by the task's method.
     """
-    from ._hf import predict_hf
+    from ._hf import eval_mode
+    from ._runtime import hf_runtime
 
-    choices = predict_hf(
-        model, tokenizer, task.prompts, task.label_set, task.eos, method=task.method, normalize=task.normalize
-    )
+    with eval_mode(model):
+        choices = choose_labels(
+            hf_runtime(model, tokenizer),
+            task.prompts,
+            task.label_set,
+            eos=task.eos,
+            method=task.method,
+            normalize=task.normalize,
+        )
     return _metrics(task, choices)
 
 

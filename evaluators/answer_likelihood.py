@@ -15,43 +15,27 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ._base import Evaluator, EvaluatorError, GenerationTask, ModelArtifact, require_kind
+from ._base import Evaluator, GenerationTask, ModelArtifact, require_kind
 from ._constrained import candidate_sequences
+from ._runtime import open_runtime
 from .stats import bootstrap_mean_ci
-
-
-def _answers(encode: Any, prompts: Sequence[str], refs: Sequence[str], eos_id: int | None) -> list[list[int]]:
-    return [list(candidate_sequences(encode, p, [r], eos_id)[0]) for p, r in zip(prompts, refs, strict=True)]
 
 
 def answer_logprobs(
     artifact: ModelArtifact, prompts: Sequence[str], references: Sequence[str], *, eos: bool = True
 ) -> list[npt.NDArray[np.float64]]:
-    """Per example, the log-probability of each reference token (then EOS when ``eos``).
-
-    "hf": PyTorch float32, examples batched (``_hf_answer``); "onnx-genai": one
-    ``append_tokens`` of prompt and answer per example, reading the logits of every position.
-    """
+    """Per example, the log-probability of each reference token (then EOS when ``eos``), by the
+    runtime's scorer: "hf" in PyTorch float32, examples batched; "onnx-genai" in ORT GenAI, one
+    ``append_tokens`` of prompt and answer per example (see ``_scorer``)."""
     require_kind(AnswerLikelihoodEvaluator.name, artifact, "hf", "onnx-genai")
-    if artifact.kind == "hf":
-        from ._hf import _encoder, _eval_mode, load_hf
-        from ._hf_answer import answer_logprobs_batched
-
-        model, tokenizer = load_hf(artifact.path, artifact.placement.device)
-        eos_id = tokenizer.eos_token_id
-        if eos and eos_id is None:
-            raise EvaluatorError("eos is set but the tokenizer has no EOS token")
-        encode = _encoder(tokenizer)
-        answers = _answers(encode, prompts, references, int(eos_id) if eos else None)
-        with _eval_mode(model):
-            return answer_logprobs_batched(model, [encode(p) for p in prompts], answers)
-    from ._genai import answer_logprobs_genai, load_genai
-
-    session = load_genai(artifact.path, artifact.placement.genai_provider)
-    answers = _answers(session.encode, prompts, references, session.eos_id() if eos else None)
-    return [
-        answer_logprobs_genai(session, session.encode(p), a) for p, a in zip(prompts, answers, strict=True)
+    runtime = open_runtime(artifact)
+    eos_id = runtime.eos_for(eos)
+    answers = [
+        candidate_sequences(runtime.encode, p, [r], eos_id) for p, r in zip(prompts, references, strict=True)
     ]
+    with runtime.context():
+        scored = runtime.scorer.score([runtime.encode(p) for p in prompts], answers)
+    return [s.logprobs[0] for s in scored]
 
 
 class AnswerLikelihoodEvaluator(Evaluator):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from ._base import Evaluator, GenerationTask, ModelArtifact, check_generation, require_kind
 from ._greedy import STOP_REASONS, Generation, greedy_generate
 from ._metric import text_scores
+from ._runtime import open_runtime
 from .stats import bootstrap_mean_ci, wilson_interval
 
 
@@ -33,9 +34,7 @@ def generate_answers(
     stop = tuple(stop)
     check_generation(max_new_tokens, stop)
     require_kind(GenerationEvaluator.name, artifact, "hf", "onnx-genai")
-    from ._runtimes import load_runtime
-
-    runtime = load_runtime(artifact.kind, artifact.path, artifact.placement)
+    runtime = open_runtime(artifact)
     with runtime.context():
         return [
             greedy_generate(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autotune.errors import AutotuneError
-from autotune.export.task_file import ExportedTask, context_length, read_exported_task
+from autotune.export.task_file import ExportedTask, read_exported_task
 from autotune.export.trials import TASK_FILE
 from autotune.inputs.data import PromptFormat
 from autotune.load.preflight import tokens_needed
@@ -66,6 +66,8 @@ def _check_context(
 ) -> None:
     """Each prompt with what follows it (the longest label and EOS, or the answer's cap) fits the
     model's context (the load's rule: ``preflight.tokens_needed``); an AutotuneError otherwise."""
+    from evaluators import context_length
+
     limit, count = context_length(model_dir), _token_counter(model_dir)
     if limit is None or count is None:
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,7 +17,7 @@ from autotune.errors import AutotuneError, read_json_file
 from autotune.targets import TARGETS
 from autotune.task_kinds import get_task_kind
 
-__all__ = ["TASK_FIX", "ExportedTask", "context_length", "read_exported_task"]
+__all__ = ["TASK_FIX", "ExportedTask", "read_exported_task"]
 
 TASK_FIX = "export the trial again (autotune export)"
 
@@ -95,12 +95,3 @@ def read_exported_task(task_file: Path) -> ExportedTask:
         elif err["type"] != "missing":
             shown = f" (got {json.dumps(err['input'])[:40]})"
         raise AutotuneError(f"{task_file}: {field}: {msg}{shown}; {TASK_FIX}") from None
-
-
-def context_length(model_dir: Path) -> int | None:
-    """The model's context in tokens, as its genai_config.json gives it (None if it does not)."""
-    try:
-        value: Any = json.loads((model_dir / "genai_config.json").read_text())["model"]["context_length"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

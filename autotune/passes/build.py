@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,15 +96,12 @@ def set_session_threads(model_dir: Path, threads: int) -> dict[str, Any]:
     take the int4 SmolLM2 request from 73 to 42 ms on 2 cores), so the deployed folder carries
     the value the study measured. Returns the session options as written.
     """
-    path = model_dir / "genai_config.json"
-    config = json.loads(path.read_text())
+    from evaluators import GenaiConfigError, set_intra_op_threads
+
     try:
-        options = config["model"]["decoder"].setdefault("session_options", {})
-    except (KeyError, AttributeError) as exc:
-        raise StepFailed(f"{path}: no model.decoder section to put the thread count in") from exc
-    options["intra_op_num_threads"] = threads
-    path.write_text(json.dumps(config, indent=4) + "\n")
-    return dict(options)
+        return set_intra_op_threads(model_dir, threads)
+    except GenaiConfigError as exc:
+        raise StepFailed(f"{exc} to put the thread count in") from exc
 
 
 def builder_extra_options(

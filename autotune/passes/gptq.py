@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -52,10 +51,12 @@ def prefill_feeds(build: Path, texts: list[str], max_tokens: int) -> list[dict[s
     import onnx
     from tokenizers import Tokenizer
 
-    decoder = json.loads((build / "genai_config.json").read_text())["model"]["decoder"]
-    graph = onnx.load(str(build / decoder["filename"]), load_external_data=False).graph
+    from evaluators import read_decoder
+
+    decoder = read_decoder(build)
+    graph = onnx.load(str(build / decoder.filename), load_external_data=False).graph
     tokenizer = Tokenizer.from_file(str(build / "tokenizer.json"))
-    kv = (decoder["num_key_value_heads"], decoder["head_size"])
+    kv = (decoder.num_key_value_heads, decoder.head_size)
     feeds = []
     for text in texts:
         ids = tokenizer.encode(text).ids[:max_tokens]

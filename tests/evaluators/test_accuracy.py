@@ -106,7 +106,7 @@ def test_passes_are_the_forward_passes_run(
     tiny_onnx: dict[str, Path], tone_task: EvalTask, eos: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1 prefill + 1 pass per label longer than one token, counted at ORT GenAI's append_tokens."""
-    from evaluators._genai import GenaiSession, load_genai, predict_genai
+    from evaluators._genai import GenaiSession, load_genai
 
     session = load_genai(tiny_onnx["fp32"], "cpu")
     appends: list[int] = []
@@ -127,7 +127,8 @@ def test_passes_are_the_forward_passes_run(
         return Counting()
 
     monkeypatch.setattr(GenaiSession, "generator", counting)
-    choices = predict_genai(session, tone_task.prompts, tone_task.label_set, eos)
+    artifact = ModelArtifact(tiny_onnx["fp32"], "onnx-genai")
+    choices = predict_labels(artifact, tone_task.prompts, tone_task.label_set, eos=eos, one_pass=False)
     eos_id = session.eos_id() if eos else None
     for prompt, choice, ran in zip(tone_task.prompts, choices, appends, strict=True):
         cands = candidate_sequences(session.encode, prompt, tone_task.label_set, eos_id)

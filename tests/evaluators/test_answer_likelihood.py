@@ -49,12 +49,12 @@ def test_batches_score_as_one_example_at_a_time_and_by_hand(
 ) -> None:
     import torch
 
-    from evaluators._hf import _encoder, load_hf
-    from evaluators._hf_answer import answer_logprobs_batched
+    from evaluators._hf import encoder, load_hf
+    from evaluators._hf_scorer import HfScorer
 
     model, tokenizer = load_hf(tiny_hf_dir, "cpu")
     model.eval()
-    encode = _encoder(tokenizer)
+    encode = encoder(tokenizer)
     prompts = [encode(p) for p in answer_task.prompts]
     answers = [
         list(candidate_sequences(encode, p, [r], tokenizer.eos_token_id)[0])
@@ -62,8 +62,9 @@ def test_batches_score_as_one_example_at_a_time_and_by_hand(
     ]
     assert len({len(p) + len(a) for p, a in zip(prompts, answers, strict=True)}) > 5  # padded batches
     with torch.inference_mode():
-        batched = answer_logprobs_batched(model, prompts, answers, batch_size=5)
-        single = answer_logprobs_batched(model, prompts, answers, batch_size=1)
+        one_each = [[a] for a in answers]
+        batched = [s.logprobs[0] for s in HfScorer(model, batch_size=5).score(prompts, one_each)]
+        single = [s.logprobs[0] for s in HfScorer(model, batch_size=1).score(prompts, one_each)]
         for p, a, b, s in zip(prompts, answers, batched, single, strict=True):
             # by hand: the whole sequence in one pass, log-softmax at each position before an answer token
             logp = model(torch.tensor([[*p, *a]])).logits[0].double().log_softmax(-1).numpy()

@@ -152,7 +152,7 @@ def _margins(tiny_hf_dir: Path, prompts: Sequence[str], gens: Sequence[Generatio
     """Per prompt, the smallest gap between the best and second-best logit along its answer."""
     import torch
 
-    from evaluators._hf import HfBackend, _encoder, load_hf
+    from evaluators._hf import HfBackend, encoder, load_hf
 
     model, tokenizer = load_hf(tiny_hf_dir, "cpu")
     model.eval()
@@ -160,7 +160,7 @@ def _margins(tiny_hf_dir: Path, prompts: Sequence[str], gens: Sequence[Generatio
     with torch.inference_mode():
         for prompt, gen in zip(prompts, gens, strict=True):
             backend = HfBackend(model)
-            rows = [backend.start(_encoder(tokenizer)(prompt))]
+            rows = [backend.start(encoder(tokenizer)(prompt))]
             rows += [backend.feed(t) for t in gen.token_ids[:-1]]
             out.append(min(float(np.diff(np.sort(r)[-2:])[0]) for r in rows))
     return out

@@ -1,4 +1,5 @@
-"""Batched whole-label scoring gives what one prompt at a time gives, on the tiny random Phi-3."""
+"""PyTorch's batched scorer (``_hf_scorer``) gives what one prompt at a time gives, on the tiny
+random Phi-3."""
 
 from __future__ import annotations
 
@@ -27,14 +28,15 @@ def test_batches_score_like_one_prompt_at_a_time(
     import torch
     from transformers import DynamicCache
 
-    from evaluators._hf import HfBackend, _encoder, load_hf
-    from evaluators._hf_batch import score_labels_batched
+    from evaluators._hf import HfBackend, encoder, load_hf
+    from evaluators._hf_scorer import HfScorer
+    from evaluators._scoring import choice_of
 
     if not croppable:
         monkeypatch.setattr(DynamicCache, "is_croppable", property(lambda self: False))
     model, tokenizer = load_hf(tiny_hf_dir, "cpu")
     model.eval()
-    encode = _encoder(tokenizer)
+    encode = encoder(tokenizer)
     eos_id = tokenizer.eos_token_id if eos else None
     prompts = [*tone_task.prompts[:7], "Hi\n", *near_task.prompts[7:]]
     lengths = {len(encode(p)) for p in prompts}
@@ -48,9 +50,10 @@ def test_batches_score_like_one_prompt_at_a_time(
                 score_labels(HfBackend(model), encode(p), c, labels, normalize=normalize)
                 for p, c in zip(prompts, cands, strict=True)
             ]
-            batched = score_labels_batched(
-                model, [encode(p) for p in prompts], cands, labels, normalize=normalize, batch_size=5
-            )
+            scored = HfScorer(model, batch_size=5).score([encode(p) for p in prompts], cands)
+            batched = [
+                choice_of(s, c, labels, normalize=normalize) for s, c in zip(scored, cands, strict=True)
+            ]
         for a, b in zip(one, batched, strict=True):
             np.testing.assert_allclose(b.scores, a.scores, rtol=1e-6, atol=1e-5)  # float32 rounding
             assert (b.passes, b.steps) == (a.passes, a.steps)
@@ -61,8 +64,10 @@ def test_batches_score_like_one_prompt_at_a_time(
 
 def test_a_label_token_outside_the_vocabulary_is_an_error(tiny_hf_dir: Path) -> None:
     from evaluators._hf import load_hf
-    from evaluators._hf_batch import score_labels_batched
+    from evaluators._hf_scorer import HfScorer
 
     model, _ = load_hf(tiny_hf_dir, "cpu")
     with pytest.raises(ValueError, match="outside the logits"):
-        score_labels_batched(model, [[1, 2, 3]], [[(5,), (10**6,)]], ["a", "b"])
+        HfScorer(model).score([[1, 2, 3]], [[(5,), (10**6,)]])
+    with pytest.raises(ValueError, match="outside the logits"):
+        HfScorer(model).score([[1, 2, 3]], [[(10**6,)]])  # one continuation: fed with its prompt
