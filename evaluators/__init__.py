@@ -26,7 +26,7 @@ from ._base import (
     ModelArtifact,
     Placement,
 )
-from ._constrained import Choice, Decoder, candidate_sequences, choose_label
+from ._constrained import Decoder, LabelChoice, candidate_sequences, choose_label
 from ._genai_config import (
     DecoderConfig,
     GenaiConfigError,
@@ -38,7 +38,7 @@ from ._genai_config import (
     set_intra_op_threads,
     set_provider_options,
 )
-from ._greedy import Generation
+from ._greedy import GreedyAnswer
 from ._runtime import DecodingRuntime, GenaiRuntime, HfRuntime, OnePassRuntime, Runtime, open_runtime
 from ._scorer import Backend, Scored, Scorer, SequenceScorer
 from ._scoring import choose, choose_labels, score_labels
@@ -62,7 +62,6 @@ __all__ = [
     "AccuracyEvaluator",
     "AnswerLikelihoodEvaluator",
     "Backend",
-    "Choice",
     "Decoder",
     "DecoderConfig",
     "DecodingRuntime",
@@ -71,11 +70,12 @@ __all__ = [
     "EvaluatorError",
     "GenaiConfigError",
     "GenaiRuntime",
-    "Generation",
     "GenerationEvaluator",
     "GenerationLatencyEvaluator",
     "GenerationTask",
+    "GreedyAnswer",
     "HfRuntime",
+    "LabelChoice",
     "LatencyEvaluator",
     "Method",
     "ModelArtifact",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
-ArtifactKind = Literal["hf", "onnx-genai"]
+ModelFormat = Literal["hf", "onnx-genai"]
 Method = Literal["score", "greedy"]
 
 
@@ -131,13 +131,13 @@ class ModelArtifact:
     """A model on disk: an HF folder or an ONNX Runtime GenAI folder, and where to run it."""
 
     path: Path
-    kind: ArtifactKind
+    kind: ModelFormat
     placement: Placement = Placement()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
-        if self.kind not in get_args(ArtifactKind):
-            raise ValueError(f"unknown artifact kind {self.kind!r}; known: {get_args(ArtifactKind)}")
+        if self.kind not in get_args(ModelFormat):
+            raise ValueError(f"unknown artifact kind {self.kind!r}; known: {get_args(ModelFormat)}")
         if not isinstance(self.placement, Placement):
             raise ValueError(f"placement must be a Placement, got {self.placement!r}")
 
@@ -156,7 +156,7 @@ class Evaluator(ABC):
         """Measure ``artifact`` on ``task``."""
 
 
-def require_kind(name: str, artifact: ModelArtifact, *kinds: ArtifactKind) -> None:
+def require_kind(name: str, artifact: ModelArtifact, *kinds: ModelFormat) -> None:
     """Raise a clear EvaluatorError unless the artifact is of one of ``kinds`` and exists."""
     if artifact.kind not in kinds:
         raise EvaluatorError(

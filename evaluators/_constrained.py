@@ -32,7 +32,7 @@ class Decoder(Protocol):
 
 
 @dataclass(frozen=True)
-class Choice:
+class LabelChoice:
     """The label chosen for one prompt, how sure the rule was, and what it cost.
 
     ``steps``: tokens fed after the prompt; ``passes``: forward passes run over this
@@ -101,7 +101,7 @@ def choose_label(
     prompt_ids: Sequence[int],
     candidates: Sequence[tuple[int, ...]],
     labels: Sequence[str],
-) -> Choice:
+) -> LabelChoice:
     """Greedy decoding restricted to the candidates' trie; stops when one candidate remains.
 
     At each step only tokens that continue a still-possible candidate are allowed; the
@@ -112,7 +112,7 @@ def choose_label(
         raise ValueError("need one non-empty candidate sequence per label")
     alive = list(range(len(candidates)))
     if len(alive) == 1:
-        return Choice(0, labels[0], 0)
+        return LabelChoice(0, labels[0], 0)
     logits = decoder.start(prompt_ids)
     pos = 0
     steps = 0
@@ -129,7 +129,7 @@ def choose_label(
         alive = [i for i in alive if candidates[i][pos] == token]
         pos += 1
         if len(alive) == 1:
-            return Choice(alive[0], labels[alive[0]], steps, passes=1 + steps, margin=margin)
+            return LabelChoice(alive[0], labels[alive[0]], steps, passes=1 + steps, margin=margin)
         logits = decoder.feed(token)
         steps += 1
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._base import EvaluatorError
-from ._greedy import STOP_REASONS, Generation, Stepper, greedy_generate
+from ._greedy import STOP_REASONS, GreedyAnswer, Stepper, greedy_generate
 from ._rss import peak_rss_mb
 from ._runtime import decoding
 from ._timed import load_for_request, timed_cycle
@@ -45,7 +45,7 @@ class FirstTokenClock:
 class Request:
     """One timed request: its answer, wall time and time to the first token."""
 
-    generation: Generation
+    generation: GreedyAnswer
     total_s: float
     ttft_s: float
 

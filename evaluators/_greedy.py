@@ -22,7 +22,7 @@ STOP_REASONS: tuple[Stopped, ...] = ("eos", "stop", "length")
 
 
 @dataclass(frozen=True)
-class Generation:
+class GreedyAnswer:
     """One greedy answer.
 
     ``text``: the new tokens decoded (special tokens skipped; EOS is not text), cut before the
@@ -84,7 +84,7 @@ def greedy_generate(
     max_new_tokens: int,
     stop: Sequence[str],
     decode: Callable[[Sequence[int]], str],
-) -> Generation:
+) -> GreedyAnswer:
     """Greedy tokens after the prompt until an EOS id, a stop string in the text, or the cap.
 
     Checked after each token in that order: a token in ``eos_ids`` ends the answer ("eos"),
@@ -106,4 +106,4 @@ def greedy_generate(
         tokens.append(stepper.next())
     body = tokens[:-1] if stopped == "eos" else tokens
     text = cut_at_stop(decode(body), stop).strip()
-    return Generation(text, tuple(tokens), len(tokens), stopped)
+    return GreedyAnswer(text, tuple(tokens), len(tokens), stopped)

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 
 from ._base import Method
-from ._constrained import Choice, candidate_sequences, choose_label
+from ._constrained import LabelChoice, candidate_sequences, choose_label
 from ._runtime import Runtime, decoding
 from ._scorer import Backend, Scored, Scorer, Stepwise
 
@@ -32,8 +32,8 @@ def choice_of(
     labels: Sequence[str],
     *,
     normalize: bool = False,
-) -> Choice:
-    """The ``Choice`` among ``labels`` from their candidates' ``scored`` log-probabilities.
+) -> LabelChoice:
+    """The ``LabelChoice`` among ``labels`` from their candidates' ``scored`` log-probabilities.
 
     Its score is a candidate's summed log-probability (its mean per token with ``normalize``);
     ties go to the earlier label. ``passes`` is what the scorer ran; ``steps`` the label tokens
@@ -46,7 +46,7 @@ def choice_of(
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     best = order[0]
     margin = scores[best] - scores[order[1]] if len(order) > 1 else math.inf
-    return Choice(best, labels[best], steps, passes=scored.passes, scores=tuple(scores), margin=margin)
+    return LabelChoice(best, labels[best], steps, passes=scored.passes, scores=tuple(scores), margin=margin)
 
 
 def score_labels(
@@ -56,7 +56,7 @@ def score_labels(
     labels: Sequence[str],
     *,
     normalize: bool = False,
-) -> Choice:
+) -> LabelChoice:
     """The label whose whole candidate sequence is likeliest after the prompt, over a
     step-by-step backend (``Stepwise``): ``passes`` = 1 + the number of candidates longer than
     one token. Ties go to the earlier label."""
@@ -73,7 +73,7 @@ def choose(
     *,
     method: Method = "score",
     normalize: bool = False,
-) -> Choice:
+) -> LabelChoice:
     """The label by ``method``: "score" (``score_labels``) or "greedy" (``choose_label``)."""
     if method == "score":
         return score_labels(backend, prompt_ids, candidates, labels, normalize=normalize)
@@ -92,7 +92,7 @@ def choose_labels(
     eos: bool = True,
     method: Method = "score",
     normalize: bool = False,
-) -> list[Choice]:
+) -> list[LabelChoice]:
     """The label (by ``method``) for every prompt, tokenized by the runtime's own tokenizer.
 
     "score" hands every prompt to the runtime's scorer at once (PyTorch batches them; ONNX

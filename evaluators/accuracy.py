@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._base import EvalTask, Evaluator, Method, ModelArtifact, require_kind
-from ._constrained import Choice
+from ._constrained import LabelChoice
 from ._metric import label_accuracy
 from ._runtime import open_runtime
 from ._scoring import choose_labels
@@ -32,9 +32,9 @@ def predict_labels(
     method: Method = "score",
     normalize: bool = False,
     one_pass: bool = True,
-) -> list[Choice]:
+) -> list[LabelChoice]:
     """The label (always one of ``label_set``) the artifact gives each prompt, with its
-    scores, margin and forward passes (see ``Choice``).
+    scores, margin and forward passes (see ``LabelChoice``).
 
     The model is loaded once: "hf" with transformers in float32, "onnx-genai" in ONNX
     Runtime GenAI on the artifact's placement, with its own tokenizer. On the CPU, method
@@ -47,7 +47,7 @@ def predict_labels(
         return choose_labels(runtime, prompts, label_set, eos=eos, method=method, normalize=normalize)
 
 
-def _metrics(task: EvalTask, choices: Sequence[Choice]) -> dict[str, Any]:
+def _metrics(task: EvalTask, choices: Sequence[LabelChoice]) -> dict[str, Any]:
     predictions = [c.label for c in choices]
     result = label_accuracy(predictions, task.labels, labels=task.label_set)
     correct = [int(p == g) for p, g in zip(predictions, task.labels, strict=True)]
@@ -98,9 +98,9 @@ class AccuracyEvaluator(Evaluator):
     example in task order, for paired tests between artifacts), "per_label_recall" ({label:
     float | None}, None for a label without gold examples), "confusion" ({"labels",
     "matrix"}: rows gold, columns predicted), "predictions", "margin_mean" (mean over
-    prompts of chosen-minus-runner-up score, see ``Choice``; None with a single label),
+    prompts of chosen-minus-runner-up score, see ``LabelChoice``; None with a single label),
     "method", "normalize", "passes" (forward passes over the prompts' sequences, prefills
-    included; see ``Choice``)}.
+    included; see ``LabelChoice``)}.
     """
 
     name: ClassVar[str] = "accuracy"

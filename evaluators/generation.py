@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ._base import Evaluator, GenerationTask, ModelArtifact, check_generation, require_kind
-from ._greedy import STOP_REASONS, Generation, greedy_generate
+from ._greedy import STOP_REASONS, GreedyAnswer, greedy_generate
 from ._metric import text_scores
 from ._runtime import open_runtime
 from .stats import bootstrap_mean_ci, wilson_interval
@@ -22,8 +22,8 @@ def generate_answers(
     *,
     max_new_tokens: int = 32,
     stop: Sequence[str] = (),
-) -> list[Generation]:
-    """The greedy answer the artifact gives each prompt (see ``Generation``).
+) -> list[GreedyAnswer]:
+    """The greedy answer the artifact gives each prompt (see ``GreedyAnswer``).
 
     The model is loaded once, on the artifact's placement: "hf" in PyTorch float32 (argmax
     of the logits, one prompt at a time over the KV cache), "onnx-genai" in ORT GenAI (its own

@@ -16,9 +16,9 @@ import pytest
 from evaluators import (
     EvalTask,
     EvaluatorError,
-    Generation,
     GenerationEvaluator,
     GenerationTask,
+    GreedyAnswer,
     ModelArtifact,
     generate_answers,
     wilson_interval,
@@ -64,7 +64,7 @@ class Scripted:
         return self.tokens[self.calls - 1]
 
 
-def _run(tokens: Sequence[int], cap: int = 8, stop: Sequence[str] = ()) -> tuple[Generation, int]:
+def _run(tokens: Sequence[int], cap: int = 8, stop: Sequence[str] = ()) -> tuple[GreedyAnswer, int]:
     stepper = Scripted(tokens)
     text = {1: " Hello", 2: " world", 3: "!\n", 4: "Next", 9: "<eos>"}
     gen = greedy_generate(
@@ -79,20 +79,20 @@ def _run(tokens: Sequence[int], cap: int = 8, stop: Sequence[str] = ()) -> tuple
 
 
 def test_the_loop_ends_at_eos_a_stop_string_or_the_cap() -> None:
-    assert _run([1, 2, 9, 4]) == (Generation("Hello world", (1, 2, 9), 3, "eos"), 3)
-    assert _run([1, 2, 3, 4, 1], stop=["\n"]) == (Generation("Hello world!", (1, 2, 3), 3, "stop"), 3)
+    assert _run([1, 2, 9, 4]) == (GreedyAnswer("Hello world", (1, 2, 9), 3, "eos"), 3)
+    assert _run([1, 2, 3, 4, 1], stop=["\n"]) == (GreedyAnswer("Hello world!", (1, 2, 3), 3, "stop"), 3)
     # the earliest stop string cuts, wherever it is in the list; one spanning tokens stops too
-    assert _run([1, 2, 3, 4], stop=["!", "o w"])[0] == Generation("Hell", (1, 2), 2, "stop")
-    assert _run([1, 2, 3, 4], stop=["\n", "!"])[0] == Generation("Hello world", (1, 2, 3), 3, "stop")
-    assert _run([1, 2, 3, 4], cap=2) == (Generation("Hello world", (1, 2), 2, "length"), 2)
+    assert _run([1, 2, 3, 4], stop=["!", "o w"])[0] == GreedyAnswer("Hell", (1, 2), 2, "stop")
+    assert _run([1, 2, 3, 4], stop=["\n", "!"])[0] == GreedyAnswer("Hello world", (1, 2, 3), 3, "stop")
+    assert _run([1, 2, 3, 4], cap=2) == (GreedyAnswer("Hello world", (1, 2), 2, "length"), 2)
     assert _run([1, 9], cap=2)[0].stopped == "eos"  # EOS at the cap is EOS
-    assert _run([9]) == (Generation("", (9,), 1, "eos"), 1)
+    assert _run([9]) == (GreedyAnswer("", (9,), 1, "eos"), 1)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         _run([1], cap=0)
 
 
 @pytest.fixture(scope="module")
-def hf_run(tiny_hf_dir: Path, tone_task: EvalTask) -> tuple[list[Generation], list[int]]:
+def hf_run(tiny_hf_dir: Path, tone_task: EvalTask) -> tuple[list[GreedyAnswer], list[int]]:
     """Greedy answers in PyTorch, and the forward passes the model ran for each prompt."""
     import torch
 
@@ -113,7 +113,7 @@ def hf_run(tiny_hf_dir: Path, tone_task: EvalTask) -> tuple[list[Generation], li
 
 
 @pytest.fixture(scope="module")
-def og_run(tiny_onnx: dict[str, Path], tone_task: EvalTask) -> tuple[list[Generation], list[int]]:
+def og_run(tiny_onnx: dict[str, Path], tone_task: EvalTask) -> tuple[list[GreedyAnswer], list[int]]:
     """Greedy answers in ORT GenAI fp32, and the forward passes of each prompt's generator."""
     import onnxruntime_genai as og
 
@@ -148,7 +148,7 @@ def og_run(tiny_onnx: dict[str, Path], tone_task: EvalTask) -> tuple[list[Genera
     return gens, passes
 
 
-def _margins(tiny_hf_dir: Path, prompts: Sequence[str], gens: Sequence[Generation]) -> list[float]:
+def _margins(tiny_hf_dir: Path, prompts: Sequence[str], gens: Sequence[GreedyAnswer]) -> list[float]:
     """Per prompt, the smallest gap between the best and second-best logit along its answer."""
     import torch
 
@@ -167,8 +167,8 @@ def _margins(tiny_hf_dir: Path, prompts: Sequence[str], gens: Sequence[Generatio
 
 
 def test_pytorch_and_onnx_fp32_give_the_same_tokens_and_count_the_passes_run(
-    hf_run: tuple[list[Generation], list[int]],
-    og_run: tuple[list[Generation], list[int]],
+    hf_run: tuple[list[GreedyAnswer], list[int]],
+    og_run: tuple[list[GreedyAnswer], list[int]],
     tiny_hf_dir: Path,
     tone_task: EvalTask,
 ) -> None:
@@ -188,7 +188,7 @@ def test_pytorch_and_onnx_fp32_give_the_same_tokens_and_count_the_passes_run(
     assert all(g.stopped == "length" and len(g.token_ids) == CAP for g in hf)  # random weights: no EOS
 
 
-def _stops_right(gen: Generation, full: Generation, stop: Sequence[str], decode: Any) -> None:
+def _stops_right(gen: GreedyAnswer, full: GreedyAnswer, stop: Sequence[str], decode: Any) -> None:
     assert full.token_ids[: len(gen.token_ids)] == gen.token_ids
     text = decode(gen.token_ids)
     if gen.stopped == "stop":
@@ -200,7 +200,7 @@ def _stops_right(gen: Generation, full: Generation, stop: Sequence[str], decode:
 
 
 def test_stop_strings_end_and_cut_the_answer_in_both_runtimes(
-    hf_run: tuple[list[Generation], list[int]],
+    hf_run: tuple[list[GreedyAnswer], list[int]],
     tiny_hf_dir: Path,
     tiny_onnx: dict[str, Path],
     tone_task: EvalTask,
@@ -238,7 +238,7 @@ def _with_eos(src: Path, dst: Path, file: str, keys: Sequence[str], eos: list[in
 
 
 def test_any_eos_id_ends_the_answer_in_both_runtimes(
-    hf_run: tuple[list[Generation], list[int]],
+    hf_run: tuple[list[GreedyAnswer], list[int]],
     tiny_hf_dir: Path,
     tiny_onnx: dict[str, Path],
     tone_task: EvalTask,
@@ -268,7 +268,7 @@ def test_any_eos_id_ends_the_answer_in_both_runtimes(
 
 
 @pytest.fixture(scope="module")
-def scored(og_run: tuple[list[Generation], list[int]], tone_task: EvalTask) -> GenerationTask:
+def scored(og_run: tuple[list[GreedyAnswer], list[int]], tone_task: EvalTask) -> GenerationTask:
     """References equal to the model's own answers on even examples, "joy" on odd ones."""
     answers = [g.text for g in og_run[0]]
     refs = tuple(a if i % 2 == 0 else "joy" for i, a in enumerate(answers))
@@ -276,7 +276,7 @@ def scored(og_run: tuple[list[Generation], list[int]], tone_task: EvalTask) -> G
 
 
 def test_the_evaluator_scores_the_answers_against_the_references(
-    og_run: tuple[list[Generation], list[int]], scored: GenerationTask, tiny_onnx: dict[str, Path]
+    og_run: tuple[list[GreedyAnswer], list[int]], scored: GenerationTask, tiny_onnx: dict[str, Path]
 ) -> None:
     result = GenerationEvaluator().evaluate(ModelArtifact(tiny_onnx["fp32"], "onnx-genai"), scored)
     json.dumps(result, allow_nan=False)
@@ -297,7 +297,7 @@ def test_the_evaluator_scores_the_answers_against_the_references(
 
 
 def test_the_evaluator_runs_pytorch_artifacts_alike(
-    hf_run: tuple[list[Generation], list[int]], scored: GenerationTask, tiny_hf_dir: Path
+    hf_run: tuple[list[GreedyAnswer], list[int]], scored: GenerationTask, tiny_hf_dir: Path
 ) -> None:
     task = dataclasses.replace(scored, prompts=scored.prompts[:4], references=scored.references[:4])
     result = GenerationEvaluator().evaluate(ModelArtifact(tiny_hf_dir, "hf"), task)

@@ -15,7 +15,7 @@ def test_exports() -> None:
         assert hasattr(evaluators, name)
     assert evaluators.stats.wilson_interval is evaluators.wilson_interval
     for name in (
-        "GenerationTask", "Generation", "generate_answers", "GenerationEvaluator",
+        "GenerationTask", "GreedyAnswer", "generate_answers", "GenerationEvaluator",
         "AnswerLikelihoodEvaluator",
         "GenerationLatencyEvaluator", "PairedScores", "paired_bootstrap", "bootstrap_mean_ci",
         "SequenceScorer", "Scored", "open_runtime", "choose_labels", "read_decoder", "eos_token_ids",
