@@ -40,7 +40,7 @@ EMOTIONS = REPO / "search_spaces" / "data" / "emotions.jsonl"  # 480 rows, 120 p
 
 
 # The tiny space, built here rather than read from search_spaces/tiny.yaml, so that editing a
-# shipped space cannot change what the unit tests test (tests/test_shipped_spaces.py checks those).
+# shipped space cannot change what the unit tests test (tests/load/test_shipped_spaces.py checks those).
 TINY: dict[str, Any] = {
     "name": "tiny",
     "description": "Tiny random Phi-3 on the shipped emotion data, for tests.",

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from autotune.olive import OliveConfigError, read_olive_config
 from autotune.olive._build import build_space
-from tests.test_hostile_inputs import FUZZ, _clean_or_valid, _mutate
+from tests.cli.test_hostile_inputs import FUZZ, _clean_or_valid, _mutate
 
 ASSETS = Path(__file__).parent / "assets"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from autotune.report.html import pareto_figure
-from tests.test_report import _study, constrained_space
+from tests.report.test_report import _study, constrained_space
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [

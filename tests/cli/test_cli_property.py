@@ -28,7 +28,7 @@ from tests.conftest import REPO, call_main, tiny_raw
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-OLIVE = Path(__file__).parent / "olive" / "assets"
+OLIVE = Path(__file__).parents[1] / "olive" / "assets"
 CLEAN = re.compile(r"^autotune( [a-z]+)?: (error|interrupted)")
 HOSTILE: list[Any] = [
     None, True, 0, -1, 1, 2.5, -1e-9, 1e308, float("nan"), "", " ", "x", "../../etc/passwd",

@@ -27,7 +27,7 @@ from autotune.olive import read_olive_config
 from autotune.space.schema import DataSpec
 from tests.conftest import REPO, tiny_raw, write_space
 
-OLIVE_ASSETS = Path(__file__).parent / "olive" / "assets"
+OLIVE_ASSETS = Path(__file__).parents[1] / "olive" / "assets"
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:

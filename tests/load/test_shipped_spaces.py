@@ -10,7 +10,7 @@ import pytest
 
 from autotune.load.space_file import load_space, shipped_spaces
 from autotune.space.params import Fixed
-from tests.test_cli import run
+from tests.cli.test_cli import run
 
 
 @pytest.mark.parametrize("name", shipped_spaces())

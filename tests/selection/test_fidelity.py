@@ -21,7 +21,7 @@ from autotune.trial.plan import TrialPlan
 from autotune.trial.runner import TrialRunner
 from autotune.trial.steps import EVAL_TORCH, Step, StepRecord
 from tests.conftest import tiny_raw, write_space
-from tests.test_runner import INT4, LORA
+from tests.trial.test_runner import INT4, LORA
 
 
 def _run(number: int, right: int, n: int = 40) -> RungResult:
