@@ -53,6 +53,11 @@ def _path(folder: Path) -> Path:
     return Path(folder) / CONFIG_FILE
 
 
+def is_genai_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a model the builder wrote (its genai_config.json)."""
+    return _path(folder).is_file()
+
+
 def read_config(folder: Path) -> dict[str, Any]:
     """The whole of ``folder``'s genai_config.json (OSError, or ValueError for bad JSON)."""
     config = json.loads(_path(folder).read_text(encoding="utf-8"))

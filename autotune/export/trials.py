@@ -21,6 +21,7 @@ from autotune.files import write_whole
 from autotune.load.space_file import LoadedSpace
 from autotune.report.build import Report, TrialRow
 from autotune.task_kinds import TaskKind, get_task_kind
+from evaluators import is_genai_folder
 
 __all__ = ["ONE_TRIAL_STUDY", "StudyReset", "export_trial", "export_trials", "fixed_space"]
 
@@ -109,7 +110,7 @@ def _find_artifact(recorded: Path, caches: Sequence[Path]) -> Path | None:
     step, key = recorded.parts[-2:]
     for root in [*caches, recorded.parent.parent]:
         entry = Cache(root).get(step, key)
-        if entry is not None and (entry.path / "genai_config.json").is_file():
+        if entry is not None and is_genai_folder(entry.path):
             return entry.path
     return None
 

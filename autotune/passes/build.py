@@ -13,6 +13,7 @@ from autotune.passes._builder_proc import MODULE, run_builder
 from autotune.passes._registry import register_pass
 from autotune.space.params import Choice, ParamSpec, Scalar
 from autotune.targets import PRECISIONS, get_precision
+from evaluators import is_genai_folder
 
 __all__ = [
     "EXCLUDABLE",
@@ -358,7 +359,7 @@ class Build(Pass):
         text = log.read_text(errors="replace") if log.is_file() else ""
         (out / "build.log").write_text(text)
         log.unlink(missing_ok=True)
-        if code != 0 or not (out / "genai_config.json").is_file():
+        if code != 0 or not is_genai_folder(out):
             lines = [ln for ln in text.splitlines() if ln.strip()]
             why = lines[-1].strip() if lines else f"exit status {code}"
             raise StepFailed(f"model builder failed: {why}")

@@ -22,6 +22,7 @@ from autotune.targets import Target
 from autotune.task_kinds import get_task_kind
 from autotune.trial.progress import Reporter
 from autotune.trial.steps import built_model_key
+from evaluators import is_genai_folder
 
 if TYPE_CHECKING:
     from autotune.trial.runner import TrialRunner
@@ -44,7 +45,7 @@ def confirm_front(
         if f"{CONFIRM_ATTR}{number}" in study.user_attrs:
             continue
         row = report.row(number)
-        if not row.artifact or not (Path(row.artifact) / "genai_config.json").is_file():
+        if not row.artifact or not is_genai_folder(Path(row.artifact)):
             reporter.message(f"trial {number}: its model is not in this machine's cache; not confirmed")
             continue
         key = built_model_key(row.steps)
