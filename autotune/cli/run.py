@@ -128,21 +128,14 @@ def cmd_run(argv: list[str]) -> int:
         from autotune.olive import queue_builds
 
         queue.append(lambda study: queue_builds(loaded, study))  # each build once, as written
-    from autotune.study.run import check_outcome, run_and_report
-
-    def before(study: Any) -> None:
-        for q in queue:
-            q(study)
+    from autotune.study.run import run_and_report
 
     outcome = run_and_report(
-        loaded, target, out, storage, console, quiet=args.quiet, cache=cache, before=before
+        loaded, target, out, storage, console, quiet=args.quiet, cache=cache, before=queue
     )
     if olive is not None:
         from autotune.export.olive_output import write_output_models
 
-        write_output_models(olive, outcome.report, loaded, dict(outcome.study.user_attrs), out, console.print)
-    if outcome.interrupted:
-        console.print("interrupted: rerun the same command to resume")
-        return 130
-    check_outcome(outcome.report, outcome.fatal, out)
-    return 0
+        attrs = dict(outcome.run.study.user_attrs)
+        write_output_models(olive, outcome.report, loaded, attrs, out, console.print)
+    return outcome.exit_status(out)

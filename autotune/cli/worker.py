@@ -21,7 +21,7 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 def cmd_worker(argv: list[str]) -> int:
     """``autotune worker``: run the shared study's trials until it is done."""
     from autotune.cli.boundary import log_to, writable_folder
-    from autotune.study.run import check_outcome, run_and_report
+    from autotune.study.run import run_and_report
     from autotune.study.shared import join_study
     from autotune.study.storage import absolute_storage
     from autotune.trial.progress import plain_console
@@ -36,13 +36,8 @@ def cmd_worker(argv: list[str]) -> int:
     storage = absolute_storage(args.storage)  # as `autotune --storage` records it
     _study, loaded, target = join_study(storage, args.study)
     log_to(out)
-    console = plain_console()
-    outcome = run_and_report(loaded, target, out, storage, console, quiet=args.quiet, cache=cache)
-    if outcome.interrupted:
-        console.print("interrupted: rerun the same command to resume")
-        return 130
-    check_outcome(outcome.report, outcome.fatal, out)
-    return 0
+    outcome = run_and_report(loaded, target, out, storage, plain_console(), quiet=args.quiet, cache=cache)
+    return outcome.exit_status(out)
 
 
 def cmd_status(argv: list[str]) -> int:

@@ -4,7 +4,7 @@ front, write the report into the output folder; and read a finished folder back.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,17 +21,25 @@ from autotune.targets import Target, get_target
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from autotune.study.loop import StudyRun
+
 __all__ = ["RunOutcome", "check_outcome", "open_output", "run_and_report"]
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What a run left: the study, its report (written), and how the loop ended."""
+    """What a run left: how the loop ended (``run``) and the report it wrote."""
 
-    study: optuna.Study
+    run: StudyRun
     report: Report
-    interrupted: bool
-    fatal: str | None
+
+    def exit_status(self, out: Path) -> int:
+        """130 when interrupted (resumable), 0 when the study ran as asked; a StudyFailed
+        otherwise (see ``check_outcome``)."""
+        if self.run.interrupted:
+            return 130
+        check_outcome(self.report, self.run.fatal, out)
+        return 0
 
 
 def run_and_report(
@@ -43,11 +51,11 @@ def run_and_report(
     *,
     quiet: bool,
     cache: Path | None = None,
-    before: Callable[[optuna.Study], None] | None = None,
+    before: Sequence[Callable[[optuna.Study], object]] = (),
 ) -> RunOutcome:
     """Run (or join) the study of ``loaded`` on ``target`` in ``storage`` with ``out`` as this
-    machine's folder (run.json, cache, reports); print and write the report. ``before`` runs on
-    the opened study before its first trial (to queue trials)."""
+    machine's folder (run.json, cache, reports); print and write the report. Each of ``before``
+    runs on the opened study before its first trial (to queue trials)."""
     from autotune.load.preflight import preflight
     from autotune.report.html import write_html_report
     from autotune.study.loop import run_study
@@ -62,8 +70,8 @@ def run_and_report(
     preflight(loaded, cache or out / "cache")  # the data and the model, before the storage is touched
     study = open_study(loaded, storage, target)  # refuses a different space before run.json changes
     write_record(out, loaded.raw, loaded.path, storage, target.name, cache or out / "cache", name)
-    if before is not None:
-        before(study)
+    for queue in before:
+        queue(study)
     reporter = make_reporter(console, quiet=quiet)
     try:
         result = run_study(
@@ -79,7 +87,9 @@ def run_and_report(
         f"{result.new_trials} new trial(s) in {result.seconds:.0f} s; "
         f"report: {out / 'report.html'}, {out / 'report.json'}, {out / 'trials.csv'}"
     )
-    return RunOutcome(result.study, report, result.interrupted, result.fatal)
+    if result.interrupted:
+        console.print("interrupted: rerun the same command to resume")
+    return RunOutcome(result, report)
 
 
 def check_outcome(report: Report, fatal: str | None, out: Path) -> None:

@@ -7,24 +7,28 @@ own; its whole run has one key however it was reached, straight or resumed from 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from autotune.cache import Cache
+from autotune.cache import Cache, CacheEntry
 from autotune.passes import Artifact, Pass, PassContext
 from autotune.space.params import Scalar
 from autotune.trial.progress import Reporter
 from autotune.trial.steps import Step, StepRecord
 
-__all__ = ["CachedPasses"]
+__all__ = ["CachedPasses", "through_cache"]
 
 
-def _run_pass(
-    p: Pass, source: Artifact, params: Mapping[str, Scalar], ctx: PassContext, out: Path
-) -> dict[str, Any]:
-    return p.run(source, params, ctx, out)
+def through_cache(
+    cache: Cache, reporter: Reporter, step: Step, key: str, fn: Callable[[Path], dict[str, Any]]
+) -> CacheEntry:
+    """``step``'s entry under ``key`` from the cache, or made by ``fn`` and stored; ``reporter``
+    is told the step and whether it was cached."""
+    entry = cache.get(step.cache_folder, key)
+    reporter.step(step.name, entry is not None)
+    return entry if entry is not None else cache.produce(step.cache_folder, key, fn)
 
 
 class CachedPasses:
@@ -58,10 +62,7 @@ class CachedPasses:
         partial_run = stop is not None and p.budget is not None and stop < int(params[p.budget])
         step = Step.of_pass(p.name, stop if partial_run else None)
         key = self.key(p, source, params, ctx, step.rung)
-        entry = self.cache.get(p.name, key)
-        self.reporter.step(step.name, entry is not None)
-        if entry is None:
-            entry = self.cache.produce(p.name, key, partial(_run_pass, p, source, params, ctx))
+        entry = through_cache(self.cache, self.reporter, step, key, partial(p.run, source, params, ctx))
         return Artifact(p.output_kind, entry.path, key), StepRecord(
             step, key, round(entry.seconds, 2), entry.hit
         )

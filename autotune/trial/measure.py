@@ -22,6 +22,7 @@ from autotune.space.schema import Space
 from autotune.targets import Target
 from autotune.task_kinds import get_task_kind
 from autotune.task_kinds.metric_spec import Source
+from autotune.trial.chain import through_cache
 from autotune.trial.outcome import TrialOutcome
 from autotune.trial.progress import Reporter
 from autotune.trial.splits import Split, eval_task
@@ -63,13 +64,9 @@ class Measurer:
         **parts: Any,
     ) -> CacheEntry:
         """``fn``'s output from the cache, or measured and cached; its seconds those spent here."""
-        name = step.name
-        key = self.cache.key(name, input=source.key, **self.kind.cache_parts(task), **parts)
+        key = self.cache.key(step.name, input=source.key, **self.kind.cache_parts(task), **parts)
         start = time.perf_counter()
-        entry = self.cache.get(name, key)
-        self.reporter.step(name, entry is not None)
-        if entry is None:
-            entry = self.cache.produce(name, key, lambda _out: fn())
+        entry = through_cache(self.cache, self.reporter, step, key, lambda _out: fn())
         return CacheEntry(entry.path, key, entry.hit, time.perf_counter() - start, entry.meta)
 
     def torch(self, merged: Artifact, outcome: TrialOutcome) -> dict[str, Any]:

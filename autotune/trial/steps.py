@@ -67,6 +67,12 @@ class Step:
         return self.kind is StepKind.PASS
 
     @property
+    def cache_folder(self) -> str:
+        """The cache's folder of the step's entries: the pass's (every rung of it shares it), or
+        the measurement's."""
+        return self.pass_name if self.pass_name is not None else self.kind.value
+
+    @property
     def name(self) -> str:
         if self.pass_name is None:
             return self.kind.value
