@@ -3,6 +3,7 @@ label requests, og's own greedy search for free answers, and the teacher-forced 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,12 @@ import numpy.typing as npt
 import onnxruntime_genai as og  # type: ignore[import-untyped]
 
 from ._base import EvaluatorError
-from ._genai_config import provider_options
+from ._genai_config import provider_options, sliding_window, sliding_window_section
 from ._scorer import Continuations, Scored, SequenceScorer, Stepwise, check, check_ids, log_softmax
+
+# positions a sliding-window KV cache keeps beyond its window, so that scoring can rewind to the
+# prompt after feeding a continuation of up to this many tokens (0, the builder's value, cannot)
+REWIND_SLACK = 256
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class GenaiSession:
 
     model: Any
     tokenizer: Any
+    min_length: int = 0  # the shortest generator the model takes (a sliding window's size)
 
     def encode(self, text: str) -> list[int]:
         ids = [int(i) for i in self.tokenizer.encode(text)]
@@ -48,9 +54,13 @@ class GenaiSession:
         """Text of ``token_ids``; ORT GenAI's tokenizer skips special tokens."""
         return str(self.tokenizer.decode(np.asarray(list(token_ids), dtype=np.int32)))
 
+    def max_length(self, tokens: int) -> int:
+        """A generator's ``max_length`` for ``tokens`` tokens: at least the model's minimum."""
+        return max(tokens, self.min_length)
+
     def generator(self, max_length: int) -> Any:
         params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=max_length)
+        params.set_search_options(max_length=self.max_length(max_length))
         return og.Generator(self.model, params)
 
 
@@ -67,13 +77,17 @@ def load_genai(path: Path, provider: str) -> GenaiSession:
         import torch  # noqa: F401
     try:
         config = og.Config(str(path))
+        window = sliding_window_section(path)
+        if window:  # overlay replaces the section whole: the file's keys and a slack to rewind in
+            window = {**window, "cache_slack": max(int(window.get("cache_slack") or 0), REWIND_SLACK)}
+            config.overlay(json.dumps({"model": {"decoder": {"sliding_window": window}}}))
         config.clear_providers()
         if provider:
             config.append_provider(provider)
             for key, value in provider_options(path, provider).items():
                 config.set_provider_option(provider, key, value)
         model = og.Model(config)
-        return GenaiSession(model, og.Tokenizer(model))
+        return GenaiSession(model, og.Tokenizer(model), sliding_window(path))
     except Exception as exc:  # og raises bare RuntimeError/OSError with long native messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = provider or "cpu"
@@ -147,7 +161,7 @@ class GenaiGreedy:
     def first(self, prompt_ids: Sequence[int], max_new_tokens: int) -> int:
         params = og.GeneratorParams(self._session.model)
         params.set_search_options(
-            max_length=len(prompt_ids) + max_new_tokens,
+            max_length=self._session.max_length(len(prompt_ids) + max_new_tokens),
             do_sample=False,
             num_beams=1,
             repetition_penalty=1.0,
@@ -168,18 +182,28 @@ class GenaiScorer(SequenceScorer):
     is fed with it in one ``append_tokens`` (the prompt and the continuation but its last token),
     ``get_output("logits")`` holding every fed position; one with several runs ``Stepwise`` over
     a ``GenaiBackend``: the prompt's prefill, then a pass per continuation longer than one token
-    and a ``rewind_to`` the prompt."""
+    and a ``rewind_to`` the prompt. A model whose state ORT GenAI cannot rewind (LFM2's
+    convolution layers) feeds each continuation joined to the prompt instead: a pass each."""
 
     def __init__(self, session: GenaiSession) -> None:
         self.session = session
+        self._rewinds = True  # until ORT GenAI says this model cannot rewind
 
     def score(self, prompts: Sequence[Sequence[int]], continuations: Sequence[Continuations]) -> list[Scored]:
         check(prompts, continuations)
         stepwise = Stepwise(GenaiBackend(self.session, max(len(s) for c in continuations for s in c)))
-        return [
-            Scored((self._joined(p, c[0]),), 1) if len(c) == 1 else stepwise.score([p], [c])[0]
-            for p, c in zip(prompts, continuations, strict=True)
-        ]
+        out = []
+        for p, c in zip(prompts, continuations, strict=True):
+            if len(c) > 1 and self._rewinds:
+                try:
+                    out.append(stepwise.score([p], [c])[0])
+                    continue
+                except RuntimeError as exc:
+                    if "RewindTo is currently not supported" not in str(exc):
+                        raise
+                    self._rewinds = False
+            out.append(Scored(tuple(self._joined(p, s) for s in c), len(c)))
+        return out
 
     def _joined(self, prompt_ids: Sequence[int], answer_ids: Sequence[int]) -> npt.NDArray[np.float64]:
         generator = self.session.generator(len(prompt_ids) + len(answer_ids))

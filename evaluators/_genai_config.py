@@ -6,6 +6,7 @@ The parts read here::
     {"model": {"context_length": int, "eos_token_id": int | [int, ...],
                "decoder": {"filename": "model.onnx", "num_hidden_layers": int,
                            "num_key_value_heads": int, "head_size": int,
+                           "sliding_window": {"window_size": int, ...},
                            "inputs": {"input_ids": ..., "past_key_names": "past_key_values.%d.key", ...},
                            "session_options": {"intra_op_num_threads": int,
                                                "provider_options": [{"cuda": {"key": "value"}}, ...]}}}}
@@ -115,6 +116,25 @@ def context_length(folder: Path) -> int | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def sliding_window_section(folder: Path) -> dict[str, Any]:
+    """``model.decoder.sliding_window`` as written ({} when the model has none)."""
+    try:
+        value: Any = read_config(folder)["model"]["decoder"]["sliding_window"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def sliding_window(folder: Path) -> int:
+    """``model.decoder.sliding_window.window_size`` in tokens (0 when the model has none).
+
+    ONNX Runtime's attention keeps a local layer's KV cache as one buffer of the generator's
+    ``max_length``, and refuses a buffer shorter than the window (Gemma 2 and 3, gpt-oss,
+    Mistral with a window): a generator must be at least this long."""
+    value = sliding_window_section(folder).get("window_size")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _session_options(folder: Path) -> dict[str, Any]:

@@ -63,7 +63,11 @@ class HfForward:
 
 def snapshot_unless_croppable(cache: Any) -> Any:
     """None if ``cache`` can be cropped back to the prompt (``crop(-n)`` removes n tokens in
-    transformers 4 and 5 alike), else a copy of it to restore from."""
+    transformers 4 and 5 alike), else a copy of it to restore from. Call it right after the
+    prefill: a sliding-window layer past its window (Gemma 2 and 3, gpt-oss) drops the states
+    a crop back to the prompt needs unless it records them from then on (transformers 5)."""
+    if hasattr(cache, "activate_past_recording"):
+        cache.activate_past_recording()
     croppable = hasattr(cache, "crop") and getattr(cache, "is_croppable", True)
     return None if croppable else copy.deepcopy(cache)
 
