@@ -7,7 +7,8 @@ them once and forks a child per build. The child keeps what a subprocess gives: 
 address space, so a crash, a leak or a changed global ends with it; its output goes to the
 build's log; the caller's environment and working directory at the time of the build. The
 server never runs a model, so it forks while single-threaded. It ends when its caller does
-(its stdin closes). Without ``os.fork`` (Windows) each build is a plain subprocess.
+(its stdin closes). Without ``os.fork`` (Windows) each build is a plain subprocess of this
+script (``--once``). Either way the builder reads configs through ``_builder_compat.adapt``.
 
 This file is also the server's script: it is started by path, so it imports nothing of
 autotune.
@@ -30,6 +31,7 @@ from typing import IO, Any
 
 MODULE = "onnxruntime_genai.models.builder"
 
+_ONCE = "--once"  # this script's argument: run one build in this process (no server)
 _lock = threading.Lock()
 _server: subprocess.Popen[str] | None = None
 
@@ -58,7 +60,7 @@ def run_builder(argv: list[str], log: Path) -> int:
 
 def _subprocess(argv: list[str], log: Path) -> int:
     with log.open("w") as out:
-        cmd = [sys.executable, "-m", MODULE, *argv]
+        cmd = [sys.executable, __file__, _ONCE, *argv]
         return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
 
 
@@ -116,6 +118,7 @@ def _child(request: dict[str, Any]) -> None:
         sys.stdout = _text(1)
         sys.stderr = _text(2)
         sys.argv = [MODULE, *request["argv"]]
+        _adapt_configs()
         # the server imported the module: runpy warns that it runs it again, as __main__
         warnings.filterwarnings("ignore", "'" + MODULE + "' found in sys.modules", RuntimeWarning)
         runpy.run_module(MODULE, run_name="__main__", alter_sys=True)
@@ -133,10 +136,36 @@ def _child(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
+def _adapt_configs() -> None:
+    """Make every config ``AutoConfig`` loads in this process readable by the builder
+    (``_builder_compat.adapt``, a sibling file loaded by path)."""
+    import importlib.util
+
+    from transformers import AutoConfig
+
+    spec = importlib.util.spec_from_file_location(
+        "_autotune_builder_compat", Path(__file__).with_name("_builder_compat.py")
+    )
+    assert spec is not None and spec.loader is not None
+    compat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compat)
+    load = AutoConfig.from_pretrained
+
+    def from_pretrained(*args: Any, **kwargs: Any) -> Any:
+        return compat.adapt(load(*args, **kwargs))
+
+    AutoConfig.from_pretrained = from_pretrained  # type: ignore[method-assign]
+
+
 def _text(fd: int) -> IO[str]:
     return open(fd, "w", buffering=1, closefd=False)  # lives as long as the process
 
 
 if __name__ == "__main__":
     del sys.path[0]  # this file's folder: its neighbours are not top-level modules
-    _serve()
+    if sys.argv[1:2] == [_ONCE]:
+        sys.argv = [MODULE, *sys.argv[2:]]
+        _adapt_configs()
+        runpy.run_module(MODULE, run_name="__main__", alter_sys=True)
+    else:
+        _serve()
