@@ -18,11 +18,21 @@ def cmd_validate(argv: list[str]) -> int:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_args(argv)
     from autotune.inputs.data import data_summary, load_task_data
+    from autotune.inputs.families import check_config
+    from autotune.inputs.models import model_config
+    from autotune.load.preflight import check_model
 
     loaded = load_space(args.space, args.overrides)
     s = loaded.space
     data = load_task_data(s.data, loaded.base_dir, s.task)  # rows, labels and split sizes, checked
+    config = model_config(s.model, loaded.base_dir, local_only=True)
+    if config is not None:
+        check_model(loaded, config)  # the family, its precisions and LoRA targets
     print(f"{loaded.path}: valid space {s.name!r} (task {s.task})")
+    if config is None:
+        print(f"  model: {s.model.id} is not in the local cache: its family is checked when a study starts")
+    else:
+        print(f"  model: {check_config(config).name} ({config.model_type})")
     print(f"  data: {data_summary(data, s.task)}")
     print(
         f"  targets: {', '.join(t.name for t in s.targets)}; "

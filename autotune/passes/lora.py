@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from autotune.errors import InvalidCombination
+from autotune.inputs.families import ALL_LINEAR, linear_paths, resolve_targets
 from autotune.passes._base import Artifact, OliveMapping, Pass, PassContext
 from autotune.passes._registry import register_pass
 from autotune.passes._training import encode_examples, train
@@ -18,13 +19,13 @@ from autotune.space.params import Choice, FloatRange, ParamSpec, Scalar
 
 __all__ = ["LoRA", "QLoRA"]
 
-_ALL_LINEAR = "all-linear"
 _STATE = "trainer_state.pt"  # a rung's optimizer, scheduler and RNG state (see _training.train)
 
 
-def _target_modules(value: Scalar) -> str | list[str]:
-    text = str(value)
-    return _ALL_LINEAR if text == _ALL_LINEAR else text.split(",")
+def _target_modules(value: Scalar, model: Any) -> str | list[str]:
+    """peft's ``target_modules`` for a search value: all-linear, module names, or the groups
+    attention and mlp resolved to this model's own layers (``inputs.families``)."""
+    return resolve_targets(str(value), linear_paths(model))
 
 
 def _compile_layers(model: Any) -> None:
@@ -116,9 +117,10 @@ class LoRA(Pass):
         ParamSpec(
             "target_modules",
             "str_list",
-            _ALL_LINEAR,
-            "module names to adapt (comma-separated or a list), or all-linear",
-            Choice(("q_proj,v_proj", _ALL_LINEAR)),
+            ALL_LINEAR,
+            "module names to adapt (comma-separated or a list), the groups attention and mlp "
+            "(resolved to each model family's own layers), or all-linear",
+            Choice(("attention", ALL_LINEAR)),
         ),
         ParamSpec("steps", "int", 40, "optimizer steps", minimum=1),
         ParamSpec("batch_size", "int", 8, "examples per step", minimum=1),
@@ -219,7 +221,7 @@ class LoRA(Pass):
             r=int(params["rank"]),
             lora_alpha=int(params["alpha"]),
             lora_dropout=float(params["dropout"]),
-            target_modules=_target_modules(params["target_modules"]),
+            target_modules=_target_modules(params["target_modules"], model),
             task_type="CAUSAL_LM",
         )
         try:

@@ -211,7 +211,6 @@ def test_a_pytorch_metric_needs_a_merged_fine_tune(
     assert "torch_accuracy is measured in PyTorch on the merged fine-tune" in _one_line_error(capsys)
 
 
-
 def _issue32_space(tmp_path: Path, case: str) -> dict[str, Any]:
     """The tiny space with one of issue 32's bad inputs (its data written to ``tmp_path``)."""
     if case == "template column":
@@ -253,3 +252,27 @@ def test_bad_data_or_space_stops_validate_and_run_in_one_line(
     assert main(["--space", str(space), "--out", str(out), "--quiet"]) == 2
     assert says in _one_line_error(capsys)
     assert not (out / "study.db").exists() and not (out / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"model__random__config__model_type": "olmo"}, "model: OLMo (olmo) is refused: the model builder's"),
+        (
+            {"model__random__config__model_type": "qwen2"},
+            "passes.lora.target_modules: qkv_proj is not a linear layer of Qwen2 / Qwen2.5 (qwen2)",
+        ),
+    ],
+    ids=["refused family", "lora target the family lacks"],
+)
+def test_a_model_that_cannot_be_carried_stops_validate_and_run_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], says: str
+) -> None:
+    """Issue 34: a family the builder or runtime cannot carry failed every trial after its fine-tune."""
+    space = write_space(tmp_path / "s.yaml", tiny_raw(**change))
+    assert main(["validate", str(space)]) == 2
+    assert says in _one_line_error(capsys)
+    out = tmp_path / "out"
+    assert main(["--space", str(space), "--out", str(out), "--quiet"]) == 2
+    assert says in _one_line_error(capsys)
+    assert not (out / "study.db").exists() and not list(out.glob("cache/lora*"))
