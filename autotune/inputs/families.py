@@ -205,9 +205,10 @@ def check_targets(values: Iterable[str], modules: list[str], family: Family, whe
             continue
         names = _names(value)
         if ALL_LINEAR in names:
+            others = ", ".join(n for n in names if n != ALL_LINEAR)
             raise ModelError(
                 f"{where}: {value!r} lists {ALL_LINEAR} among module names; it stands alone: "
-                f"write [[{', '.join(n for n in names if n != ALL_LINEAR)}], {ALL_LINEAR}] for a choice of both"
+                f"write [[{others}], {ALL_LINEAR}] for a choice of both"
             )
         for name in names:
             found = _group(modules, name) if name in GROUPS else _named(modules, name)
