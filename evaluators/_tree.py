@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._base import EvaluatorError
-from ._genai_config import eos_token_ids, intra_op_threads, read_decoder
+from ._genai_config import eos_token_ids, intra_op_threads, read_decoder, sliding_window
 from ._scorer import Continuations, Scored, SequenceScorer, check, check_ids, log_softmax
 
 _GQA = "GroupQueryAttention"
@@ -168,7 +168,13 @@ class TreeScorer(SequenceScorer):
         except Exception as exc:  # ORT and tokenizers raise their own types with native messages
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EvaluatorError(f"cannot load {folder} for one-pass label scoring: {first}") from exc
-        past = next(i for i in self._session.get_inputs() if i.name == self._key % 0)
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        fed = {"input_ids", "attention_mask", "position_ids", "attention_bias", "logit_rows"}
+        fed |= {name % layer for layer in range(self._layers) for name in (self._key, self._value)}
+        if set(inputs) != fed:  # e.g. LFM2's convolution states, layers without a KV cache
+            odd = sorted(set(inputs) ^ fed)[:3]
+            raise EvaluatorError(f"{folder}: the graph's inputs are not what one-pass scoring feeds ({odd})")
+        past = inputs[self._key % 0]
         self._dtype = np.float16 if past.type == "tensor(float16)" else np.float32
 
     def encode(self, text: str) -> list[int]:
@@ -201,9 +207,13 @@ class TreeScorer(SequenceScorer):
 def load_tree(folder: Path) -> TreeScorer | None:
     """The one-pass scorer of an ORT GenAI folder, or None where it cannot serve: no ORT GenAI
     folder, attention other than GroupQueryAttention, no single ``logits`` node, activations
-    quantized per tensor (ORT's dynamic int8: see ``scoring_graph``), or an ONNX
-    Runtime that refuses the derived graph (ORT GenAI's own loader then runs, and says why if it
-    cannot either). Which scorer ran is in every latency record (``label_passes``)."""
+    quantized per tensor (ORT's dynamic int8: see ``scoring_graph``), a sliding-window model
+    (Gemma 2 and 3, gpt-oss: ONNX Runtime's attention wants a KV buffer as long as the window,
+    which a one-pass graph without a past does not have), or an ONNX Runtime that refuses the
+    derived graph (ORT GenAI's own loader then runs, and says why if it cannot either). Which
+    scorer ran is in every latency record (``label_passes``)."""
+    if sliding_window(folder):
+        return None
     try:
         return TreeScorer(folder)
     except (OSError, ValueError, KeyError, TypeError, EvaluatorError):

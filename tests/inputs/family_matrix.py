@@ -52,7 +52,8 @@ class Agreement:
     max_abs: float  # largest |logit difference| over every position compared
     min_corr: float  # smallest correlation of the two logit vectors at a position
     same_ids: bool  # both tokenizers give the same ids (BOS and all)
-    labels: list[tuple[str, str, float]]  # (PyTorch's label, ORT's, PyTorch's margin)
+    labels: list[tuple[str, str, float]]  # (PyTorch's label, ORT GenAI's, PyTorch's margin)
+    one_pass: list[str]  # the labels of the CPU's label scorer (one pass where the graph takes it)
     answers: list[tuple[tuple[int, ...], tuple[int, ...]]]  # greedy token ids (PyTorch, ORT)
     margins: list[list[float]]  # PyTorch's top-2 logit margin at each greedy step, per prompt
 
@@ -181,8 +182,11 @@ def agreement(built: Built, precision: str) -> Agreement:
             answers.append((greedy[0], greedy[1]))
         mine = choose_labels(hf, built.prompts, built.labels)
         theirs = choose_labels(ort, built.prompts, built.labels)
+    cpu = open_runtime(ModelArtifact(folder, "onnx-genai"), one_pass=True)
+    with cpu.context():
+        one_pass = [c.label for c in choose_labels(cpu, built.prompts, built.labels)]
     labels = [(x.label, y.label, x.margin) for x, y in zip(mine, theirs, strict=True)]
-    return Agreement(worst, corr, same, labels, answers, margins)
+    return Agreement(worst, corr, same, labels, one_pass, answers, margins)
 
 
 def as_json(a: Agreement) -> str:

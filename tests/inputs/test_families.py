@@ -47,9 +47,9 @@ def _check(name: str, precision: str, a: Agreement) -> None:
     floor = PHI_FP32_MIN_CORR if (precision, name) == ("fp32", "phi") else MIN_CORR[precision]
     assert a.min_corr >= floor, a.min_corr
     # a choice the precision's measured error cannot flip must not flip
-    for mine, theirs, margin in a.labels:
+    for (mine, theirs, margin), one_pass in zip(a.labels, a.one_pass, strict=True):
         if margin > 4 * a.max_abs:
-            assert mine == theirs, (mine, theirs, margin)
+            assert mine == theirs == one_pass, (mine, theirs, one_pass, margin)
     # greedy answers agree until PyTorch's path has a step closer than the error
     for (mine, theirs), margins in zip(a.answers, a.margins, strict=True):
         sure = next((i for i, m in enumerate(margins) if m <= 2 * a.max_abs), len(margins))
