@@ -29,9 +29,12 @@ class GenaiSession:
     model: Any
     tokenizer: Any
     min_length: int = 0  # the shortest generator the model takes (a sliding window's size)
+    prefix: tuple[int, ...] = ()  # special tokens the model's tokenizer puts first (Gemma's BOS)
 
     def encode(self, text: str) -> list[int]:
-        ids = [int(i) for i in self.tokenizer.encode(text)]
+        """``text``'s ids as the model's own tokenizer gives them: ORT GenAI's tokenizer skips
+        tokenizer.json's post-processor, so the special tokens it puts first are added here."""
+        ids = [*self.prefix, *(int(i) for i in self.tokenizer.encode(text))]
         if any(i < 0 for i in ids):  # a piece its tokenizer.json reading left without an id
             raise EvaluatorError(
                 f"ORT GenAI's tokenizer gave no id to parts of {text[:40]!r}: it misreads this "
@@ -87,11 +90,30 @@ def load_genai(path: Path, provider: str) -> GenaiSession:
             for key, value in provider_options(path, provider).items():
                 config.set_provider_option(provider, key, value)
         model = og.Model(config)
-        return GenaiSession(model, og.Tokenizer(model), sliding_window(path))
+        tokenizer = og.Tokenizer(model)
+        return GenaiSession(model, tokenizer, sliding_window(path), special_prefix(path, tokenizer))
     except Exception as exc:  # og raises bare RuntimeError/OSError with long native messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = provider or "cpu"
         raise EvaluatorError(f"cannot load ORT GenAI model from {path} on {where}: {first}") from exc
+
+
+def special_prefix(folder: Path, tokenizer: Any) -> tuple[int, ...]:
+    """The special tokens the folder's tokenizer.json puts before a text (its post-processor's
+    template: Gemma's and Llama 3's BOS), which ORT GenAI's tokenizer leaves out: the ids the
+    ``tokenizers`` library gives a probe text beyond ORT GenAI's."""
+    file = folder / "tokenizer.json"
+    if not file.is_file():
+        return ()
+    from tokenizers import Tokenizer
+
+    probe = "Hello"
+    full = Tokenizer.from_file(str(file)).encode(probe).ids
+    bare = [int(i) for i in tokenizer.encode(probe)]
+    extra = len(full) - len(bare)
+    if extra > 0 and full[extra:] == bare:
+        return tuple(int(i) for i in full[:extra])
+    return ()
 
 
 def last_logits(generator: Any) -> npt.NDArray[np.float32]:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import tests.conftest  # noqa: E402,F401  (caches under a temp folder, offline hub)
 from autotune.errors import ModelError  # noqa: E402
 from autotune.inputs.families import FAMILIES, check_config  # noqa: E402
-from tests.inputs.family_configs import BASE, CONFIGS, REFUSED_CONFIGS  # noqa: E402
+from tests.inputs.family_configs import BASE, BOS, CONFIGS, REFUSED_CONFIGS  # noqa: E402
 from tests.inputs.family_matrix import agreement, build_family  # noqa: E402
 
 PRECISIONS = ("fp32", "int8", "int4")
@@ -59,7 +59,7 @@ def main() -> int:
         config = configs[name]
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            built = build_family(config, Path(tmp), PRECISIONS, "all-linear")
+            built = build_family(config, Path(tmp), PRECISIONS, "all-linear", bos=name in BOS)
             row: dict[str, object] = {
                 "name": name,
                 "model_type": config["model_type"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BASE", "CONFIGS", "REFUSED_CONFIGS"]
+__all__ = ["BASE", "BOS", "CONFIGS", "REFUSED_CONFIGS"]
 
 BASE: dict[str, Any] = {
     "hidden_size": 64,
@@ -103,6 +103,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "layer_types": _SLIDING,
     },
 }
+
+# families whose tokenizers put a BOS first (Gemma's, Llama 3's): their tiny models' does too
+BOS = frozenset({"llama", "gemma", "gemma2", "gemma3_text"})
 
 # families refused for a graph that disagrees with transformers: the matrix checks it still does
 REFUSED_CONFIGS: dict[str, dict[str, Any]] = {

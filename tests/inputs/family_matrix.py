@@ -29,6 +29,7 @@ from tests.inputs.family_configs import BASE
 __all__ = ["Agreement", "Built", "agreement", "build_family"]
 
 _EOS = "<|endoftext|>"
+_BOS = "<bos>"
 STEPS = 6  # greedy tokens after each prompt: with the prompts' ~15 tokens, past every test window
 PROMPTS = 2
 
@@ -52,19 +53,21 @@ class Agreement:
     max_abs: float  # largest |logit difference| over every position compared
     min_corr: float  # smallest correlation of the two logit vectors at a position
     same_ids: bool  # both tokenizers give the same ids (BOS and all)
+    bos: bool  # the prompts' ids start with the tokenizer's BOS
     labels: list[tuple[str, str, float]]  # (PyTorch's label, ORT GenAI's, PyTorch's margin)
     one_pass: list[str]  # the labels of the CPU's label scorer (one pass where the graph takes it)
     answers: list[tuple[tuple[int, ...], tuple[int, ...]]]  # greedy token ids (PyTorch, ORT)
     margins: list[list[float]]  # PyTorch's top-2 logit margin at each greedy step, per prompt
 
 
-def small_tokenizer(folder: Path) -> Path:
+def small_tokenizer(folder: Path, bos: bool = False) -> Path:
     """A byte-level BPE tokenizer of 1024 tokens (SmolLM2's kind, 48 times smaller) learned from
     the shipped phrases, saved in ``folder`` once: the matrix's models then load, build and run
-    in a fraction of the time SmolLM2's 49k vocabulary takes."""
+    in a fraction of the time SmolLM2's 49k vocabulary takes. With ``bos``, its post-processor
+    puts a BOS first, as Gemma's and Llama 3's do (ORT GenAI's tokenizer skips that step)."""
     if (folder / "tokenizer.json").is_file():
         return folder
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     rows = [json.loads(line) for line in EMOTIONS.read_text().splitlines() if line.strip()]
@@ -72,22 +75,32 @@ def small_tokenizer(folder: Path) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
+    specials = [_EOS, _BOS] if bos else [_EOS]
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    tok.train_from_iterator(
-        texts, trainers.BpeTrainer(vocab_size=1024, special_tokens=[_EOS], initial_alphabet=alphabet)
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=specials, initial_alphabet=alphabet)
+    tok.train_from_iterator(texts, trainer)
+    if bos:
+        bos_id = tok.token_to_id(_BOS)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{_BOS} $A", pair=f"{_BOS} $A $B", special_tokens=[(_BOS, bos_id)]
+        )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=_EOS, bos_token=_BOS if bos else _EOS, pad_token=_EOS
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=_EOS, bos_token=_EOS, pad_token=_EOS)
     part = folder.with_name(f".{folder.name}.{os.getpid()}")
     fast.save_pretrained(part)
     part.replace(folder) if not folder.exists() else None
     return folder
 
 
-def build_family(config: dict[str, Any], root: Path, precisions: tuple[str, ...], target: str) -> Built:
-    """A tiny random model of ``config`` (with ``small_tokenizer``) fine-tuned (LoRA on
+def build_family(
+    config: dict[str, Any], root: Path, precisions: tuple[str, ...], target: str, bos: bool = False
+) -> Built:
+    """A tiny random model of ``config`` (with ``small_tokenizer(bos=bos)``) fine-tuned (LoRA on
     ``target`` modules, 2 steps), merged and built at ``precisions``, each step autotune's own
     pass."""
-    tokenizer = small_tokenizer(Path(os.environ["XDG_CACHE_HOME"]) / "family-tokenizer")
+    name = "family-tokenizer-bos" if bos else "family-tokenizer"
+    tokenizer = small_tokenizer(Path(os.environ["XDG_CACHE_HOME"]) / name, bos)
     raw = tiny_raw(
         model__random__config={**BASE, **config}, model__random__tokenizer={"path": str(tokenizer)}
     )
@@ -186,8 +199,12 @@ def agreement(built: Built, precision: str) -> Agreement:
     with cpu.context():
         one_pass = [c.label for c in choose_labels(cpu, built.prompts, built.labels)]
     labels = [(x.label, y.label, x.margin) for x, y in zip(mine, theirs, strict=True)]
-    return Agreement(worst, corr, same, labels, one_pass, answers, margins)
+    bos = hf.encode(built.prompts[0])[0] == _bos_id(built.merged)
+    return Agreement(worst, corr, same, bos, labels, one_pass, answers, margins)
 
 
-def as_json(a: Agreement) -> str:
-    return json.dumps(a.__dict__)
+def _bos_id(folder: Path) -> int | None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    return None if tok.bos_token != _BOS else int(tok.bos_token_id)

@@ -17,7 +17,7 @@ from autotune.inputs.families import (
     linear_modules,
     resolve_targets,
 )
-from tests.inputs.family_configs import BASE, CONFIGS, REFUSED_CONFIGS
+from tests.inputs.family_configs import BASE, BOS, CONFIGS, REFUSED_CONFIGS
 from tests.inputs.family_matrix import Agreement, agreement, build_family
 
 pytestmark = pytest.mark.slow
@@ -42,6 +42,7 @@ def _model_type(name: str) -> str:
 
 def _check(name: str, precision: str, a: Agreement) -> None:
     assert a.same_ids, "PyTorch's and ORT GenAI's tokenizers give different ids"
+    assert a.bos == (name in BOS), a.bos
     if precision == "fp32":
         assert a.max_abs <= FP32_MAX_ABS.get(name, FP32_MAX_ABS_DEFAULT), a.max_abs
     floor = PHI_FP32_MIN_CORR if (precision, name) == ("fp32", "phi") else MIN_CORR[precision]
@@ -66,7 +67,7 @@ def test_family_goes_from_lora_to_onnx_runtime_genai_and_agrees_with_pytorch(
     wanted = family.precisions or PRECISIONS
     # the attention group and all-linear in turn: both resolve on every family
     target = "attention" if sorted(CONFIGS).index(name) % 2 else "all-linear"
-    built = build_family(CONFIGS[name], tmp_path, PRECISIONS, target)
+    built = build_family(CONFIGS[name], tmp_path, PRECISIONS, target, bos=name in BOS)
     for precision in PRECISIONS:
         folder = built.builds[precision]
         if precision not in wanted:  # refused at load: the builder still refuses it
