@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from autotune.errors import AutotuneError
+from autotune.inputs.families import GROUPS
 from autotune.passes import OliveMapping, get_pass
 from autotune.targets import get_target
 
@@ -136,6 +137,13 @@ def _olive_pass(name: str, p: dict[str, Any], seed: int) -> dict[str, Any]:
         out["extra_options"] = extra
     if m.fine_tunes:
         modules = p.get("target_modules", "all-linear")
+        groups = [g for g in str(modules).split(",") if g in GROUPS]
+        if groups:  # autotune resolves them per model; Olive's LoRA takes module names
+            raise AutotuneError(
+                f"{name}.target_modules={modules}: {groups[0]} is autotune's group of the model's "
+                "layers, which Olive's LoRA does not know; name the modules, or export this trial "
+                "without --format olive"
+            )
         if "target_modules" in m.params:
             out[m.params["target_modules"]] = modules if modules == "all-linear" else str(modules).split(",")
         out["train_data_config"] = "train"

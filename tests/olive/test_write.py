@@ -85,3 +85,17 @@ def test_trials_exported_as_builds_run_back_as_the_same_trials(tiny_study: Path,
         assert (row["chain"], row["params"]) == (original["chain"], original["params"])
         # no output_dir of its own: below the study's folder (--out, else the config's output_dir)
         assert (out / f"trial-{n}" / "output_model" / "genai_config.json").is_file()
+
+
+def test_a_lora_group_is_refused_for_olive_in_one_line() -> None:
+    """Issue 34: autotune resolves attention/mlp per model; Olive's LoRA would get the word."""
+    from autotune.errors import AutotuneError
+    from autotune.olive._write import _olive_pass
+
+    params = {"rank": 8, "alpha": 16, "dropout": 0.05, "learning_rate": 1e-3, "steps": 4, "batch_size": 4}
+    assert _olive_pass("lora", {**params, "target_modules": "q_proj,v_proj"}, 0)["target_modules"] == [
+        "q_proj",
+        "v_proj",
+    ]
+    with pytest.raises(AutotuneError, match=r"lora.target_modules=attention: attention is autotune's group"):
+        _olive_pass("lora", {**params, "target_modules": "attention"}, 0)
