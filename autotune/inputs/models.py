@@ -183,6 +183,11 @@ def _packaged_gguf(name: str) -> Path:
     return path
 
 
+def _machine_dir() -> Path:
+    """What autotune keeps once per machine, not per study: ``$XDG_CACHE_HOME/autotune``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune"
+
+
 def _assembled(name: str, packaged: Packaged) -> Path:
     """The GGUF that ``packaged``'s parts make, joined once per machine under
     ``$XDG_CACHE_HOME/autotune/packaged`` by the package's own ``assemble`` (which checks the
@@ -190,7 +195,7 @@ def _assembled(name: str, packaged: Packaged) -> Path:
     import importlib
 
     module: Any = importlib.import_module(packaged.package)
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune" / "packaged"
+    folder = _machine_dir() / "packaged"
     path = folder / str(module.MODEL_NAME)
     if path.is_file():
         return path
@@ -253,7 +258,7 @@ def _gguf_tokenizer(folder: str, name: str, sha256: str) -> Any:
         AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
         return {"source": str(Path(folder) / name)}
 
-    cache = Cache(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune")
+    cache = Cache(_machine_dir())
     try:
         entry = cache.produce("tokenizer", cache.key("tokenizer", gguf=sha256), save)
     except OSError:
@@ -392,7 +397,7 @@ def _gguf_config(gguf: Path) -> Any:
         AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(out)
         return {"source": str(gguf)}
 
-    cache = Cache(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autotune")
+    cache = Cache(_machine_dir())
     try:
         entry = cache.produce("gguf-config", cache.key("gguf-config", gguf=file_sha256(gguf)), save)
     except OSError:
